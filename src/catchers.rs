@@ -1,0 +1,51 @@
+//! Catchers render what Rocket rejects before a handler runs in the same
+//! shape as [`ApiError`].
+
+use std::borrow::Cow;
+
+use rocket::http::Status;
+use rocket::{Catcher, Request};
+
+use crate::error::ApiError;
+
+/// Catchers for every path.
+pub fn generic() -> Vec<Catcher> {
+    rocket::catchers![default]
+}
+
+#[rocket::catch(default)]
+fn default(status: Status, _: &Request<'_>) -> ApiError {
+    match status.code {
+        500 => ApiError::Internal,
+        503 => ApiError::ServiceUnavailable,
+        _ => ApiError::Rejected {
+            status,
+            code: code_of(status),
+            message: message_of(status),
+        },
+    }
+}
+
+fn code_of(status: Status) -> Cow<'static, str> {
+    match status.code {
+        400 => "BAD_REQUEST".into(),
+        404 => "NOT_FOUND".into(),
+        413 => "PAYLOAD_TOO_LARGE".into(),
+        422 => "UNPROCESSABLE_ENTITY".into(),
+        _ => status
+            .reason()
+            .map(|reason| reason.to_ascii_uppercase().replace([' ', '-'], "_"))
+            .unwrap_or_else(|| format!("HTTP_{}", status.code))
+            .into(),
+    }
+}
+
+fn message_of(status: Status) -> Cow<'static, str> {
+    match status.code {
+        400 => "The request could not be understood.".into(),
+        404 => "No resource at this path.".into(),
+        413 => "The request body is larger than allowed.".into(),
+        422 => "The request was well-formed but could not be processed.".into(),
+        _ => status.reason().unwrap_or("Request rejected.").to_owned().into(),
+    }
+}

@@ -1,0 +1,35 @@
+//! longrun: a service for asynchronous operations.
+//!
+//! A client creates an operation, gets its id at once and polls
+//! `GET /api/v1/operations/{id}` until the operation is finished.
+//! [`build`] assembles the service from a figment, so tests and the binary
+//! start the very same thing.
+
+pub mod catchers;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod static_files;
+pub mod store;
+
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+
+/// The service configured from `Rocket.toml` and `ROCKET_*` variables.
+pub fn rocket() -> Rocket<Build> {
+    build(rocket::Config::figment())
+}
+
+/// The service configured from `figment`.
+pub fn build(figment: Figment) -> Rocket<Build> {
+    let rocket = rocket::custom(figment);
+    let rocket = store::attach_database(rocket);
+    rocket
+        .attach(config::Settings)
+        .attach(store::StoreFairing)
+        .attach(store::Migrations)
+        .attach(static_files::StaticFiles)
+        .mount("/", routes::routes())
+        .register("/", catchers::generic())
+}

@@ -1,0 +1,9 @@
+//! HTTP routes: they translate requests into store and domain calls.
+
+mod operations;
+
+use rocket::Route;
+
+pub fn routes() -> Vec<Route> {
+    operations::routes()
+}

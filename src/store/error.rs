@@ -1,0 +1,65 @@
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is too busy; retrying later helps.
+    #[error("{0}")]
+    Unavailable(sqlx::Error),
+    /// Anything else: a bug or data the service does not understand.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailability(&error) {
+            StoreError::Unavailable(error)
+        } else {
+            StoreError::Internal(error.to_string())
+        }
+    }
+}
+
+fn is_unavailability(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL: connection exceptions (08), insufficient resources (53),
+/// shutdown and cannot-connect-now (57P0x), a database that does not exist
+/// (3D000). SQLite: BUSY (5), LOCKED (6), IOERR (10), CANTOPEN (14), by
+/// primary code, since SQLite reports extended codes.
+fn is_unavailable_code(code: &str) -> bool {
+    if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0") || code == "3D000" {
+        return true;
+    }
+    code.parse::<i32>()
+        .is_ok_and(|extended| matches!(extended & 0xff, 5 | 6 | 10 | 14))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unavailable_code;
+
+    #[test]
+    fn connection_and_busy_codes_mean_unavailable() {
+        for code in [
+            "08006", "08001", "57P01", "57P03", "53300", "3D000", "5", "517", "6", "14", "266",
+        ] {
+            assert!(is_unavailable_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn constraint_and_syntax_codes_are_not_unavailability() {
+        for code in ["23505", "42601", "22P02", "19", "1", "2067"] {
+            assert!(!is_unavailable_code(code), "{code}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+use rocket::http::Status;
+
+use crate::helpers::{Backend, NewRow, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    malformed_operation_ids_are_rejected_with_invalid_operation_id,
+    an_unknown_path_is_a_json_not_found,
+    a_wrong_method_is_a_json_not_found,
+    a_database_error_is_a_500_that_leaks_nothing,
+);
+
+async fn malformed_operation_ids_are_rejected_with_invalid_operation_id(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let malformed = [
+        "1",
+        "3f2b6c1e-8d4a-4c2e-9b7f-0a1d2e3f4a5",
+        "3f2b6c1e-8d4a-4c2e-9b7f-0a1d2e3f4a5b0",
+        "3f2b6c1e-8d4a-4c2e-9b7f-0a1d2e3f4a5b-3f2b6c1e",
+        "zf2b6c1e-8d4a-4c2e-9b7f-0a1d2e3f4a5g",
+        "3f2b6c1e_8d4a_4c2e_9b7f_0a1d2e3f4a5b",
+        "'%20OR%201=1--",
+        "1;DROP%20TABLE%20operations",
+        "%C3%A9%C3%A9%C3%A9",
+        "%F0%9F%A6%80",
+        "%00",
+        "3f2b6c1e-8d4a-4c2e-9b7f-0a1d2e3f4a5%00",
+        "%25",
+        "null",
+        "..",
+    ];
+
+    for id in malformed {
+        let response = app.get(&format!("/api/v1/operations/{id}")).await;
+        let body = response.assert_error(Status::UnprocessableEntity, "INVALID_OPERATION_ID");
+        let message = body["detail"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("8-4-4-4-12"),
+            "{id}: the message says what an id looks like: {message}"
+        );
+    }
+}
+
+async fn an_unknown_path_is_a_json_not_found(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+
+    for path in ["/api/v1/nothing", "/api/v2/operations/x", "/no/such/file.txt"] {
+        app.get(path).await.assert_error(Status::NotFound, "NOT_FOUND");
+    }
+}
+
+async fn a_wrong_method_is_a_json_not_found(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let id = uuid::Uuid::new_v4();
+
+    let response = app
+        .client
+        .delete(format!("/api/v1/operations/{id}"))
+        .dispatch()
+        .await;
+
+    assert_eq!(response.status(), Status::NotFound);
+    let body = response.into_string().await.unwrap();
+    assert!(body.contains(r#""code":"NOT_FOUND""#), "{body}");
+}
+
+async fn a_database_error_is_a_500_that_leaks_nothing(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut other = app.db.connect().await;
+    let id = other.insert(NewRow::pending()).await;
+    other
+        .execute("ALTER TABLE operations RENAME TO operations_moved")
+        .await;
+
+    let response = app.get(&format!("/api/v1/operations/{id}")).await;
+
+    response.assert_error(Status::InternalServerError, "INTERNAL_ERROR");
+    for secret in [
+        "operations_moved",
+        "relation",
+        "SELECT",
+        "no such table",
+        "sqlx",
+        "/tmp",
+        ".rs",
+    ] {
+        assert!(
+            !response.body.contains(secret),
+            "the body leaks {secret:?}: {}",
+            response.body
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! What every test needs: a service on its own fresh database, and a
+//! connection to that database for playing "another program".
+
+use std::io::Write;
+use std::time::Duration;
+
+use rocket::figment::Figment;
+use rocket::http::{ContentType, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::serde::json::Value;
+use sqlx::{Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+/// Where the tests find PostgreSQL: a server URL without a database name.
+const POSTGRES_URL_VAR: &str = "LONGRUN_TEST_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` as two tests, `NAME::sqlite` and
+/// `NAME::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[rocket::async_test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[rocket::async_test]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// A test's own database, dropped with it.
+pub struct TestDb {
+    pub backend: Backend,
+    /// The URL the service is given.
+    pub url: String,
+    postgres: Option<PostgresDatabase>,
+    pub dir: tempfile::TempDir,
+}
+
+struct PostgresDatabase {
+    server_url: String,
+    name: String,
+}
+
+impl TestDb {
+    /// A fresh, empty database, or `None` for PostgreSQL when no server is
+    /// reachable outside CI (said on the terminal). In CI that is a failure.
+    pub async fn create(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("volume/operations.db").display());
+                Some(TestDb {
+                    backend,
+                    url,
+                    postgres: None,
+                    dir,
+                })
+            }
+            Backend::Postgres => {
+                let server_url =
+                    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+                let mut admin = match connect_admin(&server_url).await {
+                    Ok(connection) => connection,
+                    Err(e) => {
+                        skip_or_fail(&server_url, &e);
+                        return None;
+                    }
+                };
+                let name = format!("longrun_test_{}", Uuid::new_v4().simple());
+                admin
+                    .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+                    .await
+                    .expect("create test database");
+                let _ = admin.close().await;
+                Some(TestDb {
+                    backend,
+                    url: format!("{server_url}/{name}"),
+                    postgres: Some(PostgresDatabase { server_url, name }),
+                    dir,
+                })
+            }
+        }
+    }
+
+    /// A connection of "another program" to the same database.
+    pub async fn connect(&self) -> OtherProgram {
+        match self.backend {
+            Backend::Sqlite => OtherProgram::Sqlite(
+                sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect to the test SQLite database"),
+            ),
+            Backend::Postgres => OtherProgram::Postgres(Box::new(
+                PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect to the test PostgreSQL database"),
+            )),
+        }
+    }
+}
+
+async fn connect_admin(server_url: &str) -> Result<PgConnection, sqlx::Error> {
+    let url = format!("{server_url}/postgres");
+    rocket::tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&url))
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+}
+
+fn skip_or_fail(server_url: &str, error: &sqlx::Error) {
+    let message = format!("PostgreSQL is not reachable at {server_url} ({error})");
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{message}; CI=true requires it (set {POSTGRES_URL_VAR})");
+    }
+    // Straight to the terminal: the test harness would swallow eprintln!.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED a PostgreSQL test: {message}; set {POSTGRES_URL_VAR} to run it"
+    );
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(db) = self.postgres.take() else { return };
+        // Drop runs outside any async context we could borrow, so the
+        // database is dropped from a short-lived runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    if let Ok(mut admin) = connect_admin(&db.server_url).await {
+                        let sql = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, db.name);
+                        let _ = admin.execute(sql.as_str()).await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// A connection that writes rows the way another program would.
+pub enum OtherProgram {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(Box<PgConnection>),
+}
+
+/// A row to insert, with only what another program must give.
+pub struct NewRow<'a> {
+    pub operation_type: &'a str,
+    pub status: &'a str,
+    pub result: Option<Value>,
+    pub error_message: Option<&'a str>,
+}
+
+impl NewRow<'_> {
+    pub fn pending() -> Self {
+        NewRow {
+            operation_type: "question_generation",
+            status: "pending",
+            result: None,
+            error_message: None,
+        }
+    }
+}
+
+impl OtherProgram {
+    pub async fn insert(&mut self, row: NewRow<'_>) -> Uuid {
+        let id = Uuid::new_v4();
+        let result = row.result.map(|value| value.to_string());
+        match self {
+            OtherProgram::Sqlite(c) => sqlx::query(
+                "INSERT INTO operations (id, operation_type, status, result, error_message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(id.to_string())
+            .bind(row.operation_type)
+            .bind(row.status)
+            .bind(result)
+            .bind(row.error_message)
+            .execute(c)
+            .await
+            .map(drop),
+            OtherProgram::Postgres(c) => sqlx::query(
+                "INSERT INTO operations (id, operation_type, status, result, error_message) VALUES ($1, $2, $3, $4::jsonb, $5)",
+            )
+            .bind(id)
+            .bind(row.operation_type)
+            .bind(row.status)
+            .bind(result)
+            .bind(row.error_message)
+            .execute(c.as_mut())
+            .await
+            .map(drop),
+        }
+        .expect("insert an operation row");
+        id
+    }
+
+    /// Runs one statement written for both backends (no parameters).
+    pub async fn execute(&mut self, sql: &str) {
+        match self {
+            OtherProgram::Sqlite(c) => c.execute(sql).await.map(drop),
+            OtherProgram::Postgres(c) => c.as_mut().execute(sql).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    pub async fn set_status(&mut self, id: Uuid, status: &str, result: Option<Value>) {
+        let result = result.map(|value| value.to_string());
+        match self {
+            OtherProgram::Sqlite(c) => {
+                sqlx::query("UPDATE operations SET status = ?1, result = ?2 WHERE id = ?3")
+                    .bind(status)
+                    .bind(result)
+                    .bind(id.to_string())
+                    .execute(c)
+                    .await
+                    .map(drop)
+            }
+            OtherProgram::Postgres(c) => {
+                sqlx::query("UPDATE operations SET status = $1, result = $2::jsonb WHERE id = $3")
+                    .bind(status)
+                    .bind(result)
+                    .bind(id)
+                    .execute(c.as_mut())
+                    .await
+                    .map(drop)
+            }
+        }
+        .expect("update an operation row");
+    }
+}
+
+/// The service on its own database, driven through Rocket's local client.
+pub struct TestApp {
+    pub client: Client,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let db = TestDb::create(backend).await?;
+        let url = db.url.clone();
+        Some(TestApp::spawn_on(db, &url, |figment| figment).await)
+    }
+
+    /// The service on `db`, reached through `url`, with `configure` applied
+    /// to the test figment last.
+    pub async fn spawn_on(db: TestDb, url: &str, configure: impl FnOnce(Figment) -> Figment) -> TestApp {
+        let figment = configure(test_figment(url));
+        let client = Client::tracked(longrun::build(figment))
+            .await
+            .expect("the service launches");
+        TestApp { client, db }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        TestResponse::from(self.client.get(path.to_owned()).dispatch().await).await
+    }
+}
+
+/// The figment of every test: the repository's Rocket.toml, quiet, and the
+/// given database.
+pub fn test_figment(database_url: &str) -> Figment {
+    rocket::Config::figment()
+        .merge(("log_level", "off"))
+        .merge(("databases.operations.url", database_url))
+        .merge(("databases.operations.connect_timeout", 2))
+}
+
+/// A response read whole, so assertions can look at it freely.
+pub struct TestResponse {
+    pub status: Status,
+    pub content_type: Option<ContentType>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl TestResponse {
+    async fn from(response: LocalResponse<'_>) -> TestResponse {
+        let status = response.status();
+        let content_type = response.content_type();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|h| (h.name().to_string(), h.value().to_string()))
+            .collect();
+        let body = response.into_string().await.unwrap_or_default();
+        TestResponse {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        rocket::serde::json::serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the one error shape, with this status and code.
+    pub fn assert_error(&self, status: Status, code: &str) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.content_type, Some(ContentType::JSON), "body: {}", self.body);
+        let body = self.json();
+        let detail = body["detail"].as_object().expect("a detail object");
+        assert_eq!(detail.len(), 2, "detail has exactly code and message: {body}");
+        assert_eq!(detail["code"], code, "body: {body}");
+        assert!(
+            detail["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "a message: {body}"
+        );
+        body
+    }
+}
