@@ -3,6 +3,7 @@
 //! environment).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::serde::Deserialize;
@@ -14,18 +15,115 @@ use rocket::{Build, Rocket};
 pub struct OperationsConfig {
     /// The directory served at `/`.
     pub static_dir: PathBuf,
+    /// Background workers in this process; 0 serves polls only.
+    pub workers: usize,
+    /// How often an idle worker looks for operations created by another
+    /// process (its own are picked up at once).
+    pub idle_poll_ms: u64,
+    /// How long a claim lasts unless renewed; a dead process's claims are
+    /// taken over after this.
+    pub lease_secs: u64,
+    /// Claims of one operation before it fails for good.
+    pub max_attempts: u32,
+    pub handler_timeout_secs: u64,
+    /// The first retry's delay; each later one doubles it, with jitter.
+    pub retry_backoff_ms: u64,
+    /// Whether the `echo` operation type exists (for tests and benchmarks).
+    pub enable_echo: bool,
+    /// How long finished operations are kept.
+    pub retention_secs: u64,
+    pub sweep_interval_secs: u64,
+    /// Which generator writes questions and feedback.
+    pub generator: GeneratorKind,
+    pub openai: OpenAiConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(crate = "rocket::serde", rename_all = "lowercase")]
+pub enum GeneratorKind {
+    /// Offline: a curated question bank and a rubric.
+    Builtin,
+    /// Any OpenAI-compatible chat-completions endpoint.
+    Openai,
+}
+
+/// The OpenAI-compatible generator. The key is read from `OPENAI_API_KEY`,
+/// never from configuration files.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(crate = "rocket::serde", default)]
+pub struct OpenAiConfig {
+    pub base_url: String,
+    pub model: String,
+    pub timeout_secs: u64,
 }
 
 impl Default for OperationsConfig {
     fn default() -> Self {
         Self {
             static_dir: PathBuf::from("static"),
+            workers: 4,
+            idle_poll_ms: 1000,
+            lease_secs: 30,
+            max_attempts: 3,
+            handler_timeout_secs: 120,
+            retry_backoff_ms: 1000,
+            enable_echo: false,
+            retention_secs: 86_400,
+            sweep_interval_secs: 60,
+            generator: GeneratorKind::Builtin,
+            openai: OpenAiConfig::default(),
+        }
+    }
+}
+
+impl Default for OpenAiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com/v1".to_owned(),
+            model: "gpt-4o-mini".to_owned(),
+            timeout_secs: 60,
         }
     }
 }
 
 impl OperationsConfig {
     pub const KEY: &'static str = "operations";
+
+    pub fn idle_poll(&self) -> Duration {
+        Duration::from_millis(self.idle_poll_ms)
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+
+    pub fn handler_timeout(&self) -> Duration {
+        Duration::from_secs(self.handler_timeout_secs)
+    }
+
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_secs)
+    }
+
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_secs)
+    }
+
+    /// Settings that would stall the service are refused at launch.
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("idle_poll_ms", self.idle_poll_ms),
+            ("lease_secs", self.lease_secs),
+            ("max_attempts", u64::from(self.max_attempts)),
+            ("handler_timeout_secs", self.handler_timeout_secs),
+            ("sweep_interval_secs", self.sweep_interval_secs),
+            ("openai.timeout_secs", self.openai.timeout_secs),
+        ];
+        match positive.iter().find(|(_, value)| *value == 0) {
+            Some((name, _)) => Err(format!("{name} must be greater than 0")),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Reads [`OperationsConfig`] into managed state, failing launch when it
@@ -42,10 +140,13 @@ impl Fairing for Settings {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        match rocket
+        let config = rocket
             .figment()
             .focus(OperationsConfig::KEY)
-            .extract::<OperationsConfig>()
+            .extract::<OperationsConfig>();
+        match config
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.validate().map(|()| c))
         {
             Ok(config) => Ok(rocket.manage(config)),
             Err(e) => {

@@ -9,6 +9,8 @@ use rocket::response::{self, Responder, Response};
 use rocket::serde::json::serde_json;
 use rocket::serde::Serialize;
 
+use crate::domain::Status as OperationStatus;
+use crate::handlers::InvalidInput;
 use crate::store::StoreError;
 
 /// What the API answers when a request cannot be served.
@@ -18,6 +20,20 @@ pub enum ApiError {
     OperationNotFound,
     #[error("Operation ids are UUIDs such as 3f2b6c1e-8d4a-4c2e-9b7f-0a1d2e3f4a5b: 32 hexadecimal digits, hyphenated 8-4-4-4-12.")]
     InvalidOperationId,
+    #[error("Unknown operation_type {given:?}; this service runs: {known}.")]
+    UnknownOperationType { given: String, known: String },
+    #[error("Invalid input: {0}.")]
+    InvalidInput(#[from] InvalidInput),
+    #[error("The body is not valid JSON: {0}.")]
+    MalformedJson(String),
+    #[error("The request body is larger than the limit of {limit} bytes.")]
+    PayloadTooLarge { limit: u64 },
+    #[error("This Idempotency-Key was used with a different request. Use a new key for a new request.")]
+    IdempotencyKeyReused,
+    #[error("Idempotency-Key must be 1 to 255 visible ASCII characters.")]
+    InvalidIdempotencyKey,
+    #[error("The operation has already finished ({0}); there is nothing to cancel.")]
+    OperationAlreadyFinished(OperationStatus),
     #[error("The database is unavailable. Retry shortly.")]
     ServiceUnavailable,
     #[error("The server failed to handle this request.")]
@@ -39,6 +55,13 @@ impl ApiError {
         match self {
             Self::OperationNotFound => Status::NotFound,
             Self::InvalidOperationId => Status::UnprocessableEntity,
+            Self::UnknownOperationType { .. } => Status::UnprocessableEntity,
+            Self::InvalidInput(_) => Status::UnprocessableEntity,
+            Self::MalformedJson(_) => Status::BadRequest,
+            Self::PayloadTooLarge { .. } => Status::PayloadTooLarge,
+            Self::IdempotencyKeyReused => Status::Conflict,
+            Self::InvalidIdempotencyKey => Status::BadRequest,
+            Self::OperationAlreadyFinished(_) => Status::Conflict,
             Self::ServiceUnavailable => Status::ServiceUnavailable,
             Self::Internal => Status::InternalServerError,
             Self::Rejected { status, .. } => *status,
@@ -49,6 +72,13 @@ impl ApiError {
         match self {
             Self::OperationNotFound => "OPERATION_NOT_FOUND",
             Self::InvalidOperationId => "INVALID_OPERATION_ID",
+            Self::UnknownOperationType { .. } => "UNKNOWN_OPERATION_TYPE",
+            Self::InvalidInput(_) => "INVALID_INPUT",
+            Self::MalformedJson(_) => "MALFORMED_JSON",
+            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
+            Self::OperationAlreadyFinished(_) => "OPERATION_ALREADY_FINISHED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::Internal => "INTERNAL_ERROR",
             Self::Rejected { code, .. } => code,

@@ -1,17 +1,21 @@
 //! longrun: a service for asynchronous operations.
 //!
 //! A client creates an operation, gets its id at once and polls
-//! `GET /api/v1/operations/{id}` until the operation is finished.
-//! [`build`] assembles the service from a figment, so tests and the binary
-//! start the very same thing.
+//! `GET /api/v1/operations/{id}` until the operation is finished; workers
+//! run it in the background. [`build`] assembles the service from a
+//! figment, so tests and the binary start the very same thing.
 
 pub mod catchers;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod generator;
+pub mod handlers;
 pub mod routes;
 pub mod static_files;
 pub mod store;
+pub mod sweeper;
+pub mod workers;
 
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
@@ -29,6 +33,8 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .attach(config::Settings)
         .attach(store::StoreFairing)
         .attach(store::Migrations)
+        .attach(workers::Workers::default())
+        .attach(sweeper::Sweeper)
         .attach(static_files::StaticFiles)
         .mount("/", routes::routes())
         .register("/", catchers::generic())

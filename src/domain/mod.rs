@@ -1,7 +1,9 @@
 //! The operation and the rules of its life.
 
+mod error_code;
 mod operation;
 mod status;
 
+pub use error_code::ErrorCode;
 pub use operation::Operation;
 pub use status::{Status, UnknownStatus};

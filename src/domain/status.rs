@@ -4,6 +4,17 @@ use std::str::FromStr;
 use rocket::serde::Serialize;
 
 /// Where an operation is in its life.
+///
+/// ```text
+/// pending ──claim──▶ processing ──▶ completed
+///    │                 │   │
+///    │                 │   └──────▶ failed
+///    │                 └─(lease given back or expired)─▶ pending
+///    └──cancel──────────────────────▶ failed
+/// ```
+///
+/// Completed and failed are final. The store enforces these moves with
+/// conditional updates, so a late or duplicate writer cannot undo one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(crate = "rocket::serde", rename_all = "lowercase")]
 pub enum Status {
@@ -34,6 +45,15 @@ impl Status {
     pub fn is_finished(self) -> bool {
         matches!(self, Status::Completed | Status::Failed)
     }
+
+    /// Whether an operation may move from `self` to `next`.
+    pub fn can_move_to(self, next: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, next),
+            (Pending, Processing) | (Pending, Failed) | (Processing, Completed | Failed | Pending)
+        )
+    }
 }
 
 impl fmt::Display for Status {
@@ -60,7 +80,7 @@ impl FromStr for Status {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::Status::{self, *};
 
     #[test]
     fn every_status_parses_back_from_its_name() {
@@ -70,13 +90,69 @@ mod tests {
     }
 
     #[test]
-    fn only_completed_and_failed_are_finished() {
-        let finished: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_finished()).collect();
-        assert_eq!(finished, [Status::Completed, Status::Failed]);
+    fn a_status_name_in_another_case_is_unknown() {
+        assert!("Pending".parse::<Status>().is_err());
     }
 
     #[test]
-    fn a_status_name_in_another_case_is_unknown() {
-        assert!("Pending".parse::<Status>().is_err());
+    fn only_completed_and_failed_are_finished() {
+        let finished: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_finished()).collect();
+        assert_eq!(finished, [Completed, Failed]);
+    }
+
+    #[test]
+    fn the_transition_table_is_exactly_the_documented_one() {
+        let allowed: Vec<_> = Status::ALL
+            .into_iter()
+            .flat_map(|from| Status::ALL.into_iter().map(move |to| (from, to)))
+            .filter(|(from, to)| from.can_move_to(*to))
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                (Pending, Processing),
+                (Pending, Failed),
+                (Processing, Pending),
+                (Processing, Completed),
+                (Processing, Failed),
+            ]
+        );
+    }
+
+    #[test]
+    fn finished_operations_have_no_way_out() {
+        for from in Status::ALL.into_iter().filter(|s| s.is_finished()) {
+            assert!(Status::ALL.into_iter().all(|to| !from.can_move_to(to)), "{from}");
+        }
+    }
+
+    #[test]
+    fn no_status_moves_to_itself() {
+        assert!(Status::ALL.into_iter().all(|s| !s.can_move_to(s)));
+    }
+
+    /// Every walk through the table from pending, up to eight moves long,
+    /// stops at the first finished status it reaches.
+    #[test]
+    fn any_walk_through_the_table_stays_finished_once_finished() {
+        fn walk(path: &mut Vec<Status>, depth: usize) {
+            let last = *path.last().unwrap_or(&Pending);
+            if let Some(first_finished) = path.iter().position(|s| s.is_finished()) {
+                assert_eq!(
+                    first_finished,
+                    path.len() - 1,
+                    "moved on after finishing: {path:?}"
+                );
+            }
+            if depth == 0 {
+                return;
+            }
+            for next in Status::ALL.into_iter().filter(|n| last.can_move_to(*n)) {
+                path.push(next);
+                walk(path, depth - 1);
+                path.pop();
+            }
+        }
+        walk(&mut vec![Pending], 8);
     }
 }

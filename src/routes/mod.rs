@@ -1,5 +1,6 @@
 //! HTTP routes: they translate requests into store and domain calls.
 
+mod body;
 mod operations;
 
 use rocket::Route;

@@ -1,13 +1,19 @@
-use rocket::serde::json::Json;
+use rocket::http::Header;
+use rocket::response::{self, Responder};
+use rocket::serde::json::{json, Json, Value};
 use rocket::serde::uuid::Uuid;
-use rocket::{Route, State};
+use rocket::{Request, Route, State};
+use sha2::{Digest, Sha256};
 
+use super::body::{IdempotencyKey, JsonBody};
 use crate::domain::Operation;
 use crate::error::{ApiError, ApiResult};
-use crate::store::Store;
+use crate::handlers::{InvalidInput, Registry};
+use crate::store::{Created, Idempotency, NewOperation, Store};
+use crate::workers::WorkerPool;
 
 pub fn routes() -> Vec<Route> {
-    rocket::routes![get_operation]
+    rocket::routes![get_operation, create_operation, cancel_operation]
 }
 
 /// A path segment the `Uuid` guard read. The guard's failure is taken here
@@ -24,4 +30,118 @@ fn operation_id(param: OperationIdParam) -> ApiResult<Uuid> {
 async fn get_operation(operation_id: OperationIdParam, store: &State<Store>) -> ApiResult<Json<Operation>> {
     let id = self::operation_id(operation_id)?;
     store.find(id).await?.map(Json).ok_or(ApiError::OperationNotFound)
+}
+
+/// Creates a pending operation and wakes a worker for it.
+#[rocket::post("/api/v1/operations", data = "<body>")]
+async fn create_operation(
+    body: Result<JsonBody, ApiError>,
+    idempotency_key: IdempotencyKey,
+    store: &State<Store>,
+    registry: &State<std::sync::Arc<Registry>>,
+    workers: &State<WorkerPool>,
+) -> ApiResult<Accepted> {
+    let idempotency_key = idempotency_key.checked()?;
+    let (operation_type, input) = read_create_request(body?.0)?;
+    let handler = registry
+        .get(&operation_type)
+        .ok_or_else(|| ApiError::UnknownOperationType {
+            known: registry.operation_types().collect::<Vec<_>>().join(", "),
+            given: operation_type.clone(),
+        })?;
+    let input = handler.validate(&input)?;
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        request_hash: request_hash(&operation_type, &input),
+        key,
+    });
+    let new = NewOperation {
+        id: Uuid::new_v4(),
+        operation_type,
+        input,
+        idempotency,
+    };
+    match store.create(new).await? {
+        Created::New(operation) => {
+            rocket::info!(
+                "operation {} ({}) created",
+                operation.id,
+                operation.operation_type
+            );
+            workers.wake();
+            Ok(Accepted(operation))
+        }
+        Created::Existing(operation) => Ok(Accepted(operation)),
+        Created::KeyReused => Err(ApiError::IdempotencyKeyReused),
+    }
+}
+
+/// `{"operation_type": "...", "input": {...}}`; `input` may be left out.
+fn read_create_request(body: Value) -> ApiResult<(String, Value)> {
+    let Value::Object(mut fields) = body else {
+        return Err(InvalidInput::new("body", "must be a JSON object with operation_type and input").into());
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["operation_type", "input"].contains(&k.as_str()))
+    {
+        return Err(InvalidInput::new(unknown, "unknown field; expected operation_type and input").into());
+    }
+    let operation_type = match fields.remove("operation_type") {
+        Some(Value::String(name)) if !name.is_empty() => name,
+        Some(_) => return Err(InvalidInput::new("operation_type", "must be a non-empty string").into()),
+        None => return Err(InvalidInput::new("operation_type", "is required").into()),
+    };
+    let input = match fields.remove("input") {
+        None | Some(Value::Null) => json!({}),
+        Some(input @ Value::Object(_)) => input,
+        Some(_) => return Err(InvalidInput::new("input", "must be a JSON object").into()),
+    };
+    Ok((operation_type, input))
+}
+
+/// What makes two creations "the same request" for an idempotency key: the
+/// type and the input as validated, defaults included.
+fn request_hash(operation_type: &str, input: &Value) -> String {
+    let canonical = json!({"operation_type": operation_type, "input": input}).to_string();
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Fails a pending or processing operation with `CANCELLED` and stops its
+/// handler if it runs here (elsewhere, at its next lease renewal).
+#[rocket::post("/api/v1/operations/<operation_id>/cancel")]
+async fn cancel_operation(
+    operation_id: OperationIdParam,
+    store: &State<Store>,
+    workers: &State<WorkerPool>,
+) -> ApiResult<Json<Operation>> {
+    let id = self::operation_id(operation_id)?;
+    if let Some(operation) = store.cancel(id).await? {
+        workers.stop_handler(id);
+        rocket::info!("operation {id}: cancelled");
+        return Ok(Json(operation));
+    }
+    match store.find(id).await? {
+        Some(operation) => Err(ApiError::OperationAlreadyFinished(operation.status)),
+        None => Err(ApiError::OperationNotFound),
+    }
+}
+
+/// Polling interval suggested to clients of an unfinished operation.
+const RETRY_AFTER_SECS: &str = "2";
+
+/// 202 with the operation, where to poll it and how soon.
+struct Accepted(Operation);
+
+impl<'r> Responder<'r, 'static> for Accepted {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let location = format!("/api/v1/operations/{}", self.0.id);
+        let mut response = Json(self.0).respond_to(request)?;
+        response.set_status(rocket::http::Status::Accepted);
+        response.set_header(Header::new("Location", location));
+        response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS));
+        Ok(response)
+    }
 }

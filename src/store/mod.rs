@@ -1,7 +1,9 @@
 //! Where operations live: SQLite or PostgreSQL behind one [`Store`].
 //!
 //! The URL in `databases.operations.url` picks the backend. All SQL of the
-//! service is in this module.
+//! service is in this module. Every change of status is a conditional
+//! update that names the status (and, for a worker, the claim) it expects,
+//! so a late or duplicate writer changes nothing.
 
 mod error;
 mod fairing;
@@ -10,10 +12,13 @@ mod pool;
 mod postgres;
 mod sqlite;
 
+use std::time::Duration;
+
+use rocket::serde::json::Value;
 use rocket::{Build, Rocket};
 use uuid::Uuid;
 
-use crate::domain::Operation;
+use crate::domain::{ErrorCode, Operation};
 
 pub use error::StoreError;
 pub use fairing::StoreFairing;
@@ -65,6 +70,60 @@ pub fn attach_database(rocket: Rocket<Build>) -> Rocket<Build> {
     }
 }
 
+/// An operation to create.
+pub struct NewOperation {
+    pub id: Uuid,
+    pub operation_type: String,
+    pub input: Value,
+    pub idempotency: Option<Idempotency>,
+}
+
+/// A client's `Idempotency-Key` and a digest of the request it came with.
+pub struct Idempotency {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// What creating an operation did.
+pub enum Created {
+    New(Operation),
+    /// The idempotency key was used before, for the same request.
+    Existing(Operation),
+    /// The idempotency key was used before, for another request.
+    KeyReused,
+}
+
+/// A worker's hold on one operation: which worker, and which attempt. Every
+/// write a worker makes names it, so a claim that was lost (cancelled,
+/// expired and taken over) can no longer write anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken {
+    pub id: Uuid,
+    pub worker: String,
+    pub attempt: i32,
+}
+
+/// A claimed operation and what it needs to run.
+pub struct Claimed {
+    pub operation: Operation,
+    pub input: Value,
+    pub token: ClaimToken,
+}
+
+/// Operations whose lease ran out, by what became of them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ExpiredLeases {
+    /// Back to pending, to be claimed again.
+    pub requeued: Vec<Uuid>,
+    /// Failed with `LEASE_EXPIRED`: no attempt left.
+    pub failed: Vec<Uuid>,
+}
+
+/// The message of an operation that ran out of attempts by losing leases.
+pub const LEASE_EXPIRED_MESSAGE: &str = "The operation's worker stopped responding too many times.";
+/// The message of a cancelled operation.
+pub const CANCELLED_MESSAGE: &str = "Operation was cancelled";
+
 impl Store {
     pub fn backend(&self) -> Backend {
         match self {
@@ -78,6 +137,119 @@ impl Store {
         match self {
             Store::Sqlite(pool) => sqlite::find(pool, id).await,
             Store::Postgres(pool) => postgres::find(pool, id).await,
+        }
+    }
+
+    /// Inserts a pending operation, unless its idempotency key was used.
+    pub async fn create(&self, new: NewOperation) -> Result<Created, StoreError> {
+        let inserted = match self {
+            Store::Sqlite(pool) => sqlite::insert(pool, &new).await?,
+            Store::Postgres(pool) => postgres::insert(pool, &new).await?,
+        };
+        if let Some(operation) = inserted {
+            return Ok(Created::New(operation));
+        }
+        let Some(idempotency) = &new.idempotency else {
+            return Err(StoreError::Internal(format!(
+                "insert of {} returned no row",
+                new.id
+            )));
+        };
+        let earlier = match self {
+            Store::Sqlite(pool) => sqlite::find_by_idempotency_key(pool, &idempotency.key).await?,
+            Store::Postgres(pool) => postgres::find_by_idempotency_key(pool, &idempotency.key).await?,
+        };
+        match earlier {
+            Some((operation, hash)) if hash == idempotency.request_hash => Ok(Created::Existing(operation)),
+            Some(_) => Ok(Created::KeyReused),
+            // Swept between the insert and this read: the key is free again.
+            None => Box::pin(self.create(new)).await,
+        }
+    }
+
+    /// Claims the oldest pending operation that is due, for `lease`.
+    pub async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlite::claim(pool, worker, lease).await,
+            Store::Postgres(pool) => postgres::claim(pool, worker, lease).await,
+        }
+    }
+
+    /// Extends a claim; false when it was lost.
+    pub async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlite::renew(pool, token, lease).await,
+            Store::Postgres(pool) => postgres::renew(pool, token, lease).await,
+        }
+    }
+
+    /// processing → completed; false when the claim was lost.
+    pub async fn complete(&self, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlite::complete(pool, token, result).await,
+            Store::Postgres(pool) => postgres::complete(pool, token, result).await,
+        }
+    }
+
+    /// processing → failed; false when the claim was lost.
+    pub async fn fail(&self, token: &ClaimToken, code: ErrorCode, message: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlite::fail(pool, token, code, message).await,
+            Store::Postgres(pool) => postgres::fail(pool, token, code, message).await,
+        }
+    }
+
+    /// processing → pending, claimable again after `delay`; false when the
+    /// claim was lost.
+    pub async fn retry_later(&self, token: &ClaimToken, delay: Duration) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlite::retry_later(pool, token, delay).await,
+            Store::Postgres(pool) => postgres::retry_later(pool, token, delay).await,
+        }
+    }
+
+    /// processing → pending at once, handing the attempt back: the worker
+    /// is stopping, not failing.
+    pub async fn release(&self, token: &ClaimToken) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlite::release(pool, token).await,
+            Store::Postgres(pool) => postgres::release(pool, token).await,
+        }
+    }
+
+    /// pending or processing → failed with `CANCELLED`. `None` when there
+    /// was nothing to cancel (no such operation, or already finished).
+    pub async fn cancel(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlite::cancel(pool, id).await,
+            Store::Postgres(pool) => postgres::cancel(pool, id).await,
+        }
+    }
+
+    /// Takes back the operations whose lease ran out (and those another
+    /// program left in processing without one): pending again while they
+    /// have attempts left, else failed with `LEASE_EXPIRED`.
+    pub async fn expire_leases(&self, max_attempts: u32) -> Result<ExpiredLeases, StoreError> {
+        let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+        match self {
+            Store::Sqlite(pool) => sqlite::expire_leases(pool, max_attempts).await,
+            Store::Postgres(pool) => postgres::expire_leases(pool, max_attempts).await,
+        }
+    }
+
+    /// Deletes finished operations last changed more than `age` ago;
+    /// returns how many.
+    pub async fn delete_finished_older_than(&self, age: Duration) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlite::delete_finished_older_than(pool, age).await,
+            Store::Postgres(pool) => postgres::delete_finished_older_than(pool, age).await,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(pool) => pool.close().await,
+            Store::Postgres(pool) => pool.close().await,
         }
     }
 }

@@ -1,21 +1,24 @@
 //! The rocket_db_pools databases, one per backend, both named
-//! [`DATABASE_NAME`](super::DATABASE_NAME).
+//! [`DATABASE_NAME`](super::DATABASE_NAME), over pools of our own that
+//! rocket_db_pools configures but does not close.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use rocket::figment::Figment;
 use rocket_db_pools::{Config, Database};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::ConnectOptions;
 
 #[derive(Database)]
 #[database("operations")]
-pub struct PostgresDb(sqlx::PgPool);
+pub struct PostgresDb(PostgresPool);
 
 impl PostgresDb {
     pub fn pool(&self) -> &sqlx::PgPool {
-        &self.0
+        &self.0 .0
     }
 }
 
@@ -51,11 +54,7 @@ impl rocket_db_pools::Pool for SqlitePool {
             .busy_timeout(timeout)
             .disable_statement_logging();
         create_parent_directory(&options).map_err(|e| rocket_db_pools::Error::Init(sqlx::Error::Io(e)))?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(u32::try_from(config.max_connections).unwrap_or(u32::MAX))
-            .min_connections(config.min_connections.unwrap_or_default())
-            .acquire_timeout(timeout)
-            .idle_timeout(config.idle_timeout.map(Duration::from_secs))
+        let pool = pool_options(&config)
             .connect_with(options)
             .await
             .map_err(rocket_db_pools::Error::Init)?;
@@ -66,9 +65,47 @@ impl rocket_db_pools::Pool for SqlitePool {
         self.0.acquire().await.map_err(rocket_db_pools::Error::Get)
     }
 
-    async fn close(&self) {
-        self.0.close().await;
+    /// Left to the [`Store`](super::Store): Rocket runs shutdown fairings
+    /// concurrently, and the workers still write while they stop.
+    async fn close(&self) {}
+}
+
+/// A PostgreSQL pool that stays open until the store closes it.
+pub struct PostgresPool(sqlx::PgPool);
+
+#[rocket::async_trait]
+impl rocket_db_pools::Pool for PostgresPool {
+    type Connection = sqlx::pool::PoolConnection<sqlx::Postgres>;
+    type Error = rocket_db_pools::Error<sqlx::Error>;
+
+    async fn init(figment: &Figment) -> Result<Self, Self::Error> {
+        let config: Config = figment.extract()?;
+        let options = PgConnectOptions::from_str(&config.url)
+            .map_err(rocket_db_pools::Error::Init)?
+            .application_name("longrun")
+            .disable_statement_logging();
+        let pool = pool_options(&config)
+            .connect_with(options)
+            .await
+            .map_err(rocket_db_pools::Error::Init)?;
+        Ok(PostgresPool(pool))
     }
+
+    async fn get(&self) -> Result<Self::Connection, Self::Error> {
+        self.0.acquire().await.map_err(rocket_db_pools::Error::Get)
+    }
+
+    /// Left to the [`Store`](super::Store), as for SQLite.
+    async fn close(&self) {}
+}
+
+/// rocket_db_pools' settings, as its own sqlx pools read them.
+fn pool_options<DB: sqlx::Database>(config: &Config) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(u32::try_from(config.max_connections).unwrap_or(u32::MAX))
+        .min_connections(config.min_connections.unwrap_or_default())
+        .acquire_timeout(Duration::from_secs(config.connect_timeout))
+        .idle_timeout(config.idle_timeout.map(Duration::from_secs))
 }
 
 fn create_parent_directory(options: &SqliteConnectOptions) -> std::io::Result<()> {

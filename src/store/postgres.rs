@@ -1,44 +1,262 @@
+//! The store on PostgreSQL. Claims lock the row they take with
+//! `FOR UPDATE SKIP LOCKED`, so processes sharing the database never take
+//! the same operation.
+
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use rocket::serde::json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::StoreError;
-use crate::domain::Operation;
+use super::{
+    ClaimToken, Claimed, ExpiredLeases, NewOperation, StoreError, CANCELLED_MESSAGE, LEASE_EXPIRED_MESSAGE,
+};
+use crate::domain::{ErrorCode, Operation};
 
-const COLUMNS: &str = "id, operation_type, status, result, error_message, created_at, updated_at";
+const COLUMNS: &str =
+    "id, operation_type, status, result, error_message, error_code, attempts, created_at, updated_at";
+
+/// The claim a worker's write must still hold, at parameters 1, 2 and 3.
+const CLAIM_HELD: &str = "id = $1 AND claimed_by = $2 AND attempts = $3 AND status = 'processing'";
 
 /// An `operations` row as PostgreSQL holds it.
 #[derive(sqlx::FromRow)]
-struct Row {
+struct OperationRow {
     id: Uuid,
     operation_type: String,
     status: String,
     result: Option<Value>,
     error_message: Option<String>,
+    error_code: Option<String>,
+    attempts: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    #[sqlx(flatten)]
+    operation: OperationRow,
+    input: Value,
+    claimed_by: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    #[sqlx(flatten)]
+    operation: OperationRow,
+    request_hash: Option<String>,
+}
+
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Operation>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM operations WHERE id = $1");
-    let row: Option<Row> = sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?;
+    let row: Option<OperationRow> = sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?;
     row.map(Operation::try_from).transpose()
 }
 
-impl TryFrom<Row> for Operation {
+pub async fn insert(pool: &PgPool, new: &NewOperation) -> Result<Option<Operation>, StoreError> {
+    let sql = format!(
+        "INSERT INTO operations (id, operation_type, status, input, idempotency_key, request_hash)
+         VALUES ($1, $2, 'pending', $3, $4, $5)
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    let key = new.idempotency.as_ref();
+    let row: Option<OperationRow> = sqlx::query_as(&sql)
+        .bind(new.id)
+        .bind(&new.operation_type)
+        .bind(&new.input)
+        .bind(key.map(|k| &k.key))
+        .bind(key.map(|k| &k.request_hash))
+        .fetch_optional(pool)
+        .await?;
+    row.map(Operation::try_from).transpose()
+}
+
+pub async fn find_by_idempotency_key(
+    pool: &PgPool,
+    key: &str,
+) -> Result<Option<(Operation, String)>, StoreError> {
+    let sql = format!("SELECT {COLUMNS}, request_hash FROM operations WHERE idempotency_key = $1");
+    let row: Option<KeyRow> = sqlx::query_as(&sql).bind(key).fetch_optional(pool).await?;
+    row.map(|r| {
+        Ok((
+            Operation::try_from(r.operation)?,
+            r.request_hash.unwrap_or_default(),
+        ))
+    })
+    .transpose()
+}
+
+pub async fn claim(pool: &PgPool, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+    let sql = format!(
+        "UPDATE operations
+            SET status = 'processing', attempts = attempts + 1, claimed_by = $1,
+                lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
+          WHERE id = (SELECT id FROM operations
+                       WHERE status = 'pending' AND available_at <= now()
+                       ORDER BY created_at, id LIMIT 1
+                       FOR UPDATE SKIP LOCKED)
+         RETURNING {COLUMNS}, input, claimed_by"
+    );
+    let row: Option<ClaimRow> = sqlx::query_as(&sql)
+        .bind(worker)
+        .bind(lease.as_secs_f64())
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let operation = Operation::try_from(row.operation)?;
+    let token = ClaimToken {
+        id: operation.id,
+        worker: row.claimed_by,
+        attempt: operation.attempts,
+    };
+    Ok(Some(Claimed {
+        operation,
+        input: row.input,
+        token,
+    }))
+}
+
+/// Runs `UPDATE … SET {set}` if the claim still holds; `set` may use the
+/// parameters $4 and on (text; cast them), bound from `values` in order.
+async fn update_claimed(
+    pool: &PgPool,
+    token: &ClaimToken,
+    set: &str,
+    values: &[String],
+) -> Result<bool, StoreError> {
+    let sql = format!("UPDATE operations SET {set} WHERE {CLAIM_HELD}");
+    let mut query = sqlx::query(&sql)
+        .bind(token.id)
+        .bind(&token.worker)
+        .bind(token.attempt);
+    for value in values {
+        query = query.bind(value);
+    }
+    Ok(query.execute(pool).await?.rows_affected() == 1)
+}
+
+pub async fn renew(pool: &PgPool, token: &ClaimToken, lease: Duration) -> Result<bool, StoreError> {
+    let set = "lease_expires_at = now() + make_interval(secs => $4::float8)";
+    update_claimed(pool, token, set, &[lease.as_secs_f64().to_string()]).await
+}
+
+pub async fn complete(pool: &PgPool, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
+    let set = "status = 'completed', result = $4::jsonb, lease_expires_at = NULL, updated_at = now()";
+    update_claimed(pool, token, set, &[result.to_string()]).await
+}
+
+pub async fn fail(
+    pool: &PgPool,
+    token: &ClaimToken,
+    code: ErrorCode,
+    message: &str,
+) -> Result<bool, StoreError> {
+    let set =
+        "status = 'failed', error_code = $4, error_message = $5, lease_expires_at = NULL, updated_at = now()";
+    update_claimed(pool, token, set, &[code.as_str().to_owned(), message.to_owned()]).await
+}
+
+pub async fn retry_later(pool: &PgPool, token: &ClaimToken, delay: Duration) -> Result<bool, StoreError> {
+    let set = "status = 'pending', available_at = now() + make_interval(secs => $4::float8),
+               lease_expires_at = NULL, updated_at = now()";
+    update_claimed(pool, token, set, &[delay.as_secs_f64().to_string()]).await
+}
+
+pub async fn release(pool: &PgPool, token: &ClaimToken) -> Result<bool, StoreError> {
+    let set = "status = 'pending', attempts = attempts - 1, available_at = now(), lease_expires_at = NULL,
+               updated_at = now()";
+    update_claimed(pool, token, set, &[]).await
+}
+
+pub async fn cancel(pool: &PgPool, id: Uuid) -> Result<Option<Operation>, StoreError> {
+    let sql = format!(
+        "UPDATE operations
+            SET status = 'failed', error_code = $2, error_message = $3, lease_expires_at = NULL,
+                updated_at = now()
+          WHERE id = $1 AND status IN ('pending', 'processing')
+         RETURNING {COLUMNS}"
+    );
+    let row: Option<OperationRow> = sqlx::query_as(&sql)
+        .bind(id)
+        .bind(ErrorCode::Cancelled.as_str())
+        .bind(CANCELLED_MESSAGE)
+        .fetch_optional(pool)
+        .await?;
+    row.map(Operation::try_from).transpose()
+}
+
+pub async fn expire_leases(pool: &PgPool, max_attempts: i32) -> Result<ExpiredLeases, StoreError> {
+    let expired = "status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at <= now())";
+    let failed = format!(
+        "UPDATE operations
+            SET status = 'failed', error_code = $2, error_message = $3, lease_expires_at = NULL,
+                updated_at = now()
+          WHERE {expired} AND attempts >= $1
+         RETURNING id"
+    );
+    let requeued = format!(
+        "UPDATE operations
+            SET status = 'pending', lease_expires_at = NULL, updated_at = now()
+          WHERE {expired} AND attempts < $1
+         RETURNING id"
+    );
+    let failed = sqlx::query_scalar(&failed)
+        .bind(max_attempts)
+        .bind(ErrorCode::LeaseExpired.as_str())
+        .bind(LEASE_EXPIRED_MESSAGE)
+        .fetch_all(pool)
+        .await?;
+    let requeued = sqlx::query_scalar(&requeued)
+        .bind(max_attempts)
+        .fetch_all(pool)
+        .await?;
+    Ok(ExpiredLeases { requeued, failed })
+}
+
+/// In batches, so that a large backlog never holds many row locks long.
+pub async fn delete_finished_older_than(pool: &PgPool, age: Duration) -> Result<u64, StoreError> {
+    const BATCH: i64 = 1000;
+    let sql = "DELETE FROM operations WHERE id IN (
+                   SELECT id FROM operations
+                    WHERE status IN ('completed', 'failed')
+                      AND updated_at < now() - make_interval(secs => $1)
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED)";
+    let mut deleted = 0;
+    loop {
+        let done = sqlx::query(sql)
+            .bind(age.as_secs_f64())
+            .bind(BATCH)
+            .execute(pool)
+            .await?;
+        deleted += done.rows_affected();
+        if done.rows_affected() < BATCH as u64 {
+            return Ok(deleted);
+        }
+    }
+}
+
+impl TryFrom<OperationRow> for Operation {
     type Error = StoreError;
 
-    fn try_from(row: Row) -> Result<Self, Self::Error> {
+    fn try_from(row: OperationRow) -> Result<Self, Self::Error> {
+        let corrupt = |what: &str| StoreError::Internal(format!("operation {}: unreadable {what}", row.id));
         Ok(Operation {
             id: row.id,
-            status: row
-                .status
-                .parse()
-                .map_err(|e| StoreError::Internal(format!("operation {}: {e}", row.id)))?,
+            status: row.status.parse().map_err(|_| corrupt("status"))?,
+            error_code: row
+                .error_code
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|_| corrupt("error_code"))?,
             operation_type: row.operation_type,
             result: row.result,
             error_message: row.error_message,
+            attempts: row.attempts,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })

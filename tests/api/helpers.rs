@@ -11,6 +11,9 @@ use rocket::serde::json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
+use longrun::store::Store;
+use longrun::workers::WorkerPool;
+
 /// Where the tests find PostgreSQL: a server URL without a database name.
 const POSTGRES_URL_VAR: &str = "LONGRUN_TEST_POSTGRES_URL";
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
@@ -268,18 +271,110 @@ impl TestApp {
         TestApp { client, db }
     }
 
+    /// The service with `configure` applied to the test figment.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(Figment) -> Figment) -> Option<TestApp> {
+        let db = TestDb::create(backend).await?;
+        let url = db.url.clone();
+        Some(TestApp::spawn_on(db, &url, configure).await)
+    }
+
+    /// Shuts the service down as SIGTERM would (shutdown fairings
+    /// included) and hands back its database.
+    pub async fn stop(self) -> TestDb {
+        self.client.terminate().await;
+        self.db
+    }
+
     pub async fn get(&self, path: &str) -> TestResponse {
         TestResponse::from(self.client.get(path.to_owned()).dispatch().await).await
     }
+
+    pub async fn poll(&self, id: Uuid) -> Value {
+        let response = self.get(&format!("/api/v1/operations/{id}")).await;
+        assert_eq!(response.status, Status::Ok, "{}", response.body);
+        response.json()
+    }
+
+    pub async fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> TestResponse {
+        let mut request = self
+            .client
+            .post(path.to_owned())
+            .body(body)
+            .header(ContentType::JSON);
+        for (name, value) in headers {
+            request = request.header(rocket::http::Header::new(name.to_string(), value.to_string()));
+        }
+        TestResponse::from(request.dispatch().await).await
+    }
+
+    /// Creates an operation and returns its id, asserting the 202.
+    pub async fn create(&self, operation_type: &str, input: Value) -> Uuid {
+        let body = rocket::serde::json::json!({"operation_type": operation_type, "input": input});
+        let response = self.post("/api/v1/operations", &body.to_string(), &[]).await;
+        assert_eq!(response.status, Status::Accepted, "{}", response.body);
+        response.json()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub fn store(&self) -> &Store {
+        self.client
+            .rocket()
+            .state::<Store>()
+            .expect("the store is managed")
+    }
+
+    pub fn workers(&self) -> &WorkerPool {
+        self.client
+            .rocket()
+            .state::<WorkerPool>()
+            .expect("the worker pool is managed")
+    }
+
+    /// Runs due operations one by one, as a worker would, until none is
+    /// due; returns how many ran.
+    pub async fn drain(&self) -> usize {
+        let mut ran = 0;
+        while self.workers().run_once("test-worker").await.expect("run_once") {
+            ran += 1;
+        }
+        ran
+    }
+
+    /// Polls until the operation is finished or `within` has passed.
+    pub async fn wait_finished(&self, id: Uuid, within: Duration) -> Value {
+        self.wait_for(id, within, |body| {
+            body["status"] == "completed" || body["status"] == "failed"
+        })
+        .await
+    }
+
+    /// Polls every 20 ms until `done` holds for the operation, or panics
+    /// after `within`.
+    pub async fn wait_for(&self, id: Uuid, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let body = self.poll(id).await;
+            if done(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still not there after {within:?}: {body}"
+            );
+            rocket::tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
-/// The figment of every test: the repository's Rocket.toml, quiet, and the
-/// given database.
+/// The figment of every test: the repository's Rocket.toml, quiet, the
+/// given database, the `echo` type, and no background workers — tests run
+/// operations with `drain` unless they start workers themselves.
 pub fn test_figment(database_url: &str) -> Figment {
     rocket::Config::figment()
         .merge(("log_level", "off"))
         .merge(("databases.operations.url", database_url))
         .merge(("databases.operations.connect_timeout", 2))
+        .merge(("operations.workers", 0))
+        .merge(("operations.enable_echo", true))
 }
 
 /// A response read whole, so assertions can look at it freely.

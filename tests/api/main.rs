@@ -1,9 +1,19 @@
 //! The service through its HTTP interface, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_openai;
 mod helpers;
 mod proxy;
+mod server;
 
+mod cancel;
+mod create;
 mod errors;
+mod leases;
+mod lifecycle;
+mod openai;
 mod polling;
+mod processes;
+mod retention;
+mod shutdown;
 mod unavailable;

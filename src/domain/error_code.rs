@@ -1,0 +1,62 @@
+use std::str::FromStr;
+
+use rocket::serde::Serialize;
+
+/// Why a failed operation failed, for machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(crate = "rocket::serde", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    Cancelled,
+    Timeout,
+    LeaseExpired,
+    UpstreamRateLimited,
+    UpstreamError,
+    HandlerError,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 6] = [
+        ErrorCode::Cancelled,
+        ErrorCode::Timeout,
+        ErrorCode::LeaseExpired,
+        ErrorCode::UpstreamRateLimited,
+        ErrorCode::UpstreamError,
+        ErrorCode::HandlerError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Cancelled => "CANCELLED",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::LeaseExpired => "LEASE_EXPIRED",
+            ErrorCode::UpstreamRateLimited => "UPSTREAM_RATE_LIMITED",
+            ErrorCode::UpstreamError => "UPSTREAM_ERROR",
+            ErrorCode::HandlerError => "HANDLER_ERROR",
+        }
+    }
+}
+
+impl FromStr for ErrorCode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == s)
+            .ok_or_else(|| format!("unknown error code {s:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_parses_back_and_serializes_as_its_name() {
+        for code in ErrorCode::ALL {
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+            let json = rocket::serde::json::to_string(&code).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

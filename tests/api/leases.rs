@@ -1,0 +1,150 @@
+//! Claims, leases and the conditional updates that keep a late or
+//! duplicate worker from overwriting a newer state.
+
+use std::time::Duration;
+
+use rocket::serde::json::json;
+
+use longrun::domain::ErrorCode;
+
+use crate::helpers::{Backend, NewRow, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    an_operation_whose_lease_ran_out_is_claimed_again,
+    a_lease_that_runs_out_with_no_attempt_left_fails_with_lease_expired,
+    a_worker_that_lost_its_claim_cannot_write_its_outcome,
+    a_finished_operation_never_changes_again,
+    a_renewed_lease_does_not_move_updated_at,
+    a_processing_row_another_program_left_without_a_lease_is_taken_back,
+);
+
+const LONG: Duration = Duration::from_secs(30);
+
+async fn an_operation_whose_lease_ran_out_is_claimed_again(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let id = app.create("echo", json!({"result": "second time lucky"})).await;
+    // A worker that died: its lease is already over.
+    let dead = app
+        .store()
+        .claim("dead-worker", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.token.id, id);
+
+    app.workers().expire_leases().await.unwrap();
+    assert_eq!(app.poll(id).await["status"], "pending");
+    assert_eq!(app.drain().await, 1);
+
+    let operation = app.poll(id).await;
+    assert_eq!(operation["status"], "completed");
+    assert_eq!(operation["attempts"], 2);
+}
+
+async fn a_lease_that_runs_out_with_no_attempt_left_fails_with_lease_expired(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.max_attempts", 2))).await else {
+        return;
+    };
+    let id = app.create("echo", json!({})).await;
+
+    for _ in 0..2 {
+        app.store()
+            .claim("dead-worker", Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        app.workers().expire_leases().await.unwrap();
+    }
+
+    let operation = app.poll(id).await;
+    assert_eq!(operation["status"], "failed");
+    assert_eq!(operation["error_code"], "LEASE_EXPIRED");
+    assert_eq!(operation["attempts"], 2);
+    assert_eq!(app.drain().await, 0);
+}
+
+async fn a_worker_that_lost_its_claim_cannot_write_its_outcome(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let store = app.store();
+    let id = app.create("echo", json!({})).await;
+    let late = store.claim("slow-worker", Duration::ZERO).await.unwrap().unwrap();
+    app.workers().expire_leases().await.unwrap();
+    let current = store.claim("new-worker", LONG).await.unwrap().unwrap();
+
+    assert!(!store.complete(&late.token, &json!("stale")).await.unwrap());
+    assert!(!store
+        .fail(&late.token, ErrorCode::HandlerError, "stale")
+        .await
+        .unwrap());
+    assert!(!store.renew(&late.token, LONG).await.unwrap());
+    assert!(!store.release(&late.token).await.unwrap());
+    assert_eq!(app.poll(id).await["status"], "processing");
+
+    assert!(store.complete(&current.token, &json!("fresh")).await.unwrap());
+    let operation = app.poll(id).await;
+    assert_eq!(operation["status"], "completed");
+    assert_eq!(operation["result"], "fresh");
+}
+
+async fn a_finished_operation_never_changes_again(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let store = app.store();
+    let id = app.create("echo", json!({})).await;
+    let claimed = store.claim("worker", LONG).await.unwrap().unwrap();
+    assert!(store.complete(&claimed.token, &json!(1)).await.unwrap());
+    let finished = app.poll(id).await;
+
+    assert!(!store.complete(&claimed.token, &json!(2)).await.unwrap());
+    assert!(!store
+        .fail(&claimed.token, ErrorCode::Timeout, "late")
+        .await
+        .unwrap());
+    assert!(!store.retry_later(&claimed.token, Duration::ZERO).await.unwrap());
+    assert!(store.cancel(id).await.unwrap().is_none());
+    app.workers().expire_leases().await.unwrap();
+    assert!(store.claim("worker", LONG).await.unwrap().is_none());
+
+    assert_eq!(app.poll(id).await, finished);
+}
+
+async fn a_renewed_lease_does_not_move_updated_at(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let id = app.create("echo", json!({})).await;
+    let claimed = app.store().claim("worker", LONG).await.unwrap().unwrap();
+    let before = app.poll(id).await;
+    rocket::tokio::time::sleep(Duration::from_millis(5)).await;
+
+    assert!(app.store().renew(&claimed.token, LONG).await.unwrap());
+
+    assert_eq!(
+        app.poll(id).await,
+        before,
+        "a renewal changes nothing a client sees"
+    );
+}
+
+async fn a_processing_row_another_program_left_without_a_lease_is_taken_back(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let row = NewRow {
+        operation_type: "echo",
+        status: "processing",
+        ..NewRow::pending()
+    };
+    let id = app.db.connect().await.insert(row).await;
+
+    app.workers().expire_leases().await.unwrap();
+    app.drain().await;
+
+    assert_eq!(app.poll(id).await["status"], "completed");
+}
