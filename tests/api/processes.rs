@@ -137,12 +137,18 @@ async fn two_processes_on_one_postgres_database_run_each_operation_exactly_once(
 }
 
 async fn sigterm_finishes_short_operations_and_gives_back_long_ones(backend: Backend) {
-    let Some(db) = TestDb::create(backend).await else { return };
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
     let server = Server::start(&db.url, "workers=2, idle_poll_ms=100").await;
-    let short = server.create_echo(json!({"delay_ms": 300, "result": "short"})).await;
+    let short = server
+        .create_echo(json!({"delay_ms": 300, "result": "short"}))
+        .await;
     let long = server.create_echo(json!({"delay_ms": 60_000})).await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server.poll(short).await["status"] != "processing" || server.poll(long).await["status"] != "processing" {
+    while server.poll(short).await["status"] != "processing"
+        || server.poll(long).await["status"] != "processing"
+    {
         assert!(Instant::now() < deadline, "both never ran");
         rocket::tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -150,7 +156,11 @@ async fn sigterm_finishes_short_operations_and_gives_back_long_ones(backend: Bac
     assert!(server.terminate(), "a clean exit on SIGTERM");
 
     let after = Server::start(&db.url, "workers=0").await;
-    assert_eq!(after.poll(short).await["status"], "completed", "finished within the grace period");
+    assert_eq!(
+        after.poll(short).await["status"],
+        "completed",
+        "finished within the grace period"
+    );
     let long = after.poll(long).await;
     assert_eq!(long["status"], "pending", "given back: {long}");
     assert_eq!(long["attempts"], 0);
