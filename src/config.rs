@@ -33,6 +33,18 @@ pub struct OperationsConfig {
     /// How long finished operations are kept.
     pub retention_secs: u64,
     pub sweep_interval_secs: u64,
+    /// The `Retry-After` of responses about unfinished operations.
+    pub retry_after_secs: u64,
+    /// The longest a long poll (`?wait=N`) is held.
+    pub max_wait_secs: u64,
+    /// How often the operations clients wait for are re-read, for changes
+    /// no notification told of.
+    pub recheck_ms: u64,
+    /// Open event streams per process; more are refused with 503.
+    pub max_streams: usize,
+    pub sse_heartbeat_secs: u64,
+    /// A handler's progress is written at most this often.
+    pub progress_interval_ms: u64,
     /// Which generator writes questions and feedback.
     pub generator: GeneratorKind,
     pub openai: OpenAiConfig,
@@ -70,6 +82,12 @@ impl Default for OperationsConfig {
             enable_echo: false,
             retention_secs: 86_400,
             sweep_interval_secs: 60,
+            retry_after_secs: 2,
+            max_wait_secs: 30,
+            recheck_ms: 1000,
+            max_streams: 10_000,
+            sse_heartbeat_secs: 15,
+            progress_interval_ms: 500,
             generator: GeneratorKind::Builtin,
             openai: OpenAiConfig::default(),
         }
@@ -109,6 +127,14 @@ impl OperationsConfig {
         Duration::from_secs(self.sweep_interval_secs)
     }
 
+    pub fn recheck(&self) -> Duration {
+        Duration::from_millis(self.recheck_ms)
+    }
+
+    pub fn progress_interval(&self) -> Duration {
+        Duration::from_millis(self.progress_interval_ms)
+    }
+
     /// Settings that would stall the service are refused at launch.
     fn validate(&self) -> Result<(), String> {
         let positive = [
@@ -117,6 +143,8 @@ impl OperationsConfig {
             ("max_attempts", u64::from(self.max_attempts)),
             ("handler_timeout_secs", self.handler_timeout_secs),
             ("sweep_interval_secs", self.sweep_interval_secs),
+            ("recheck_ms", self.recheck_ms),
+            ("sse_heartbeat_secs", self.sse_heartbeat_secs),
             ("openai.timeout_secs", self.openai.timeout_secs),
         ];
         match positive.iter().find(|(_, value)| *value == 0) {

@@ -34,6 +34,10 @@ pub enum ApiError {
     InvalidIdempotencyKey,
     #[error("The operation has already finished ({0}); there is nothing to cancel.")]
     OperationAlreadyFinished(OperationStatus),
+    #[error("wait must be a number of seconds, 0 or more (larger than the maximum is clamped).")]
+    InvalidWait,
+    #[error("This server has as many event streams open as it allows. Poll instead, or retry shortly.")]
+    TooManyStreams,
     #[error("The database is unavailable. Retry shortly.")]
     ServiceUnavailable,
     #[error("The server failed to handle this request.")]
@@ -62,6 +66,8 @@ impl ApiError {
             Self::IdempotencyKeyReused => Status::Conflict,
             Self::InvalidIdempotencyKey => Status::BadRequest,
             Self::OperationAlreadyFinished(_) => Status::Conflict,
+            Self::InvalidWait => Status::UnprocessableEntity,
+            Self::TooManyStreams => Status::ServiceUnavailable,
             Self::ServiceUnavailable => Status::ServiceUnavailable,
             Self::Internal => Status::InternalServerError,
             Self::Rejected { status, .. } => *status,
@@ -79,6 +85,8 @@ impl ApiError {
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
             Self::OperationAlreadyFinished(_) => "OPERATION_ALREADY_FINISHED",
+            Self::InvalidWait => "INVALID_WAIT",
+            Self::TooManyStreams => "TOO_MANY_STREAMS",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::Internal => "INTERNAL_ERROR",
             Self::Rejected { code, .. } => code,

@@ -6,6 +6,7 @@
 //! figment, so tests and the binary start the very same thing.
 
 pub mod catchers;
+pub mod changes;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -35,6 +36,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .attach(store::Migrations)
         .attach(workers::Workers::default())
         .attach(sweeper::Sweeper)
+        .attach(changes::Notifier)
         .attach(static_files::StaticFiles)
         .mount("/", routes::routes())
         .register("/", catchers::generic())

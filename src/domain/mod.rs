@@ -5,5 +5,5 @@ mod operation;
 mod status;
 
 pub use error_code::ErrorCode;
-pub use operation::Operation;
+pub use operation::{Operation, Representation};
 pub use status::{Status, UnknownStatus};

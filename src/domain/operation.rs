@@ -1,6 +1,9 @@
+use std::fmt::Write;
+
 use chrono::{DateTime, Utc};
 use rocket::serde::json::Value;
 use rocket::serde::Serialize;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{ErrorCode, Status};
@@ -18,6 +21,33 @@ pub struct Operation {
     pub error_code: Option<ErrorCode>,
     /// How many times a worker has claimed it.
     pub attempts: i32,
+    /// What the handler last reported, `{"percent", "message"}`; null
+    /// until it reports.
+    pub progress: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An operation as the API sends it: the JSON body and its strong ETag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Representation {
+    pub body: String,
+    /// Quoted, as the `ETag` header carries it. Derived from the body alone,
+    /// so it changes exactly when the body does, whoever changed the row.
+    pub etag: String,
+}
+
+impl Operation {
+    pub fn representation(&self) -> Representation {
+        // Serializing strings, numbers and JSON values cannot fail.
+        let body = rocket::serde::json::to_string(self).unwrap_or_default();
+        let digest = Sha256::digest(body.as_bytes());
+        let mut etag = String::with_capacity(34);
+        etag.push('"');
+        for byte in &digest[..16] {
+            let _ = write!(etag, "{byte:02x}");
+        }
+        etag.push('"');
+        Representation { body, etag }
+    }
 }

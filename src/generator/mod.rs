@@ -11,16 +11,24 @@ use std::sync::Arc;
 use rocket::serde::{Deserialize, Serialize};
 
 use crate::config::{GeneratorKind, OperationsConfig};
-use crate::handlers::HandlerError;
+use crate::handlers::{HandlerError, Progress};
 
 #[rocket::async_trait]
 pub trait Generator: Send + Sync {
     /// Named in every result as `generator`.
     fn name(&self) -> &'static str;
 
-    async fn question(&self, request: &QuestionRequest) -> Result<Question, HandlerError>;
+    async fn question(
+        &self,
+        request: &QuestionRequest,
+        progress: &Progress,
+    ) -> Result<Question, HandlerError>;
 
-    async fn feedback(&self, request: &FeedbackRequest) -> Result<Feedback, HandlerError>;
+    async fn feedback(
+        &self,
+        request: &FeedbackRequest,
+        progress: &Progress,
+    ) -> Result<Feedback, HandlerError>;
 }
 
 /// The generator the configuration asks for, or why it cannot be built.

@@ -9,7 +9,7 @@ use rocket::serde::Deserialize;
 
 use super::{Feedback, FeedbackRequest, Generator, Question, QuestionRequest};
 use crate::config::OpenAiConfig;
-use crate::handlers::HandlerError;
+use crate::handlers::{HandlerError, Progress};
 
 const QUESTION_PROMPT: &str = include_str!("../../prompts/question_generation.md");
 const FEEDBACK_PROMPT: &str = include_str!("../../prompts/answer_feedback.md");
@@ -94,10 +94,16 @@ impl Generator for OpenAi {
         "openai"
     }
 
-    async fn question(&self, request: &QuestionRequest) -> Result<Question, HandlerError> {
+    async fn question(
+        &self,
+        request: &QuestionRequest,
+        progress: &Progress,
+    ) -> Result<Question, HandlerError> {
+        progress.report(10, "Asking the model");
         let answer = self
             .complete(QUESTION_PROMPT, json::to_value(request).unwrap_or_default())
             .await?;
+        progress.report(90, "Checking the model's answer");
         let ModelQuestion { question_text, topic } =
             json::from_value(answer).map_err(|_| malformed("no question_text"))?;
         let question_text = question_text.trim().to_owned();
@@ -121,10 +127,16 @@ impl Generator for OpenAi {
         })
     }
 
-    async fn feedback(&self, request: &FeedbackRequest) -> Result<Feedback, HandlerError> {
+    async fn feedback(
+        &self,
+        request: &FeedbackRequest,
+        progress: &Progress,
+    ) -> Result<Feedback, HandlerError> {
+        progress.report(10, "Asking the model");
         let answer = self
             .complete(FEEDBACK_PROMPT, json::to_value(request).unwrap_or_default())
             .await?;
+        progress.report(90, "Checking the model's answer");
         let feedback: Feedback =
             json::from_value(answer).map_err(|_| malformed("not the feedback fields"))?;
         if !(1..=10).contains(&feedback.score) {

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use rocket::serde::json::{self, json, Value};
 
 use super::input::Fields;
-use super::{Handler, HandlerError, InvalidInput};
+use super::{Handler, HandlerError, InvalidInput, Progress};
 use crate::generator::{FeedbackRequest, Generator};
 
 /// `answer_feedback`: a score, strengths and improvements for an answer.
@@ -28,10 +28,10 @@ impl Handler for AnswerFeedback {
         }))
     }
 
-    async fn run(&self, input: Value) -> Result<Value, HandlerError> {
+    async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError> {
         let request: FeedbackRequest = json::from_value(input)
             .map_err(|e| HandlerError::failed(format!("invalid stored input: {e}")))?;
-        let feedback = self.generator.feedback(&request).await?;
+        let feedback = self.generator.feedback(&request, &progress).await?;
         Ok(json!({
             "score": feedback.score,
             "strengths": feedback.strengths,

@@ -3,10 +3,11 @@ use std::time::Duration;
 use rocket::serde::json::{json, Value};
 
 use super::input::Fields;
-use super::{Handler, HandlerError, InvalidInput};
+use super::{Handler, HandlerError, InvalidInput, Progress};
 
 /// `echo`, for tests and benchmarks: waits `delay_ms`, then completes with
-/// `result` or fails with `fail` as the message.
+/// `result` or fails with `fail` as the message. With `progress_steps`, the
+/// wait is cut in that many steps, each reported as progress.
 pub struct Echo;
 
 /// Ten minutes: longer than any handler timeout worth configuring.
@@ -15,18 +16,25 @@ const MAX_DELAY_MS: u64 = 600_000;
 #[rocket::async_trait]
 impl Handler for Echo {
     fn validate(&self, input: &Value) -> Result<Value, InvalidInput> {
-        let fields = Fields::of(input, &["delay_ms", "fail", "result"])?;
+        let fields = Fields::of(input, &["delay_ms", "fail", "result", "progress_steps"])?;
         Ok(json!({
             "delay_ms": fields.optional_u64("delay_ms", MAX_DELAY_MS)?.unwrap_or(0),
+            "progress_steps": fields.optional_u64("progress_steps", 100)?.unwrap_or(0),
             "fail": fields.optional_text("fail", 2000)?,
             "result": fields.any("result"),
         }))
     }
 
-    async fn run(&self, input: Value) -> Result<Value, HandlerError> {
-        let delay = input["delay_ms"].as_u64().unwrap_or(0);
-        if delay > 0 {
-            rocket::tokio::time::sleep(Duration::from_millis(delay)).await;
+    async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError> {
+        let delay = Duration::from_millis(input["delay_ms"].as_u64().unwrap_or(0));
+        let steps = input["progress_steps"].as_u64().unwrap_or(0).min(100);
+        if steps == 0 {
+            rocket::tokio::time::sleep(delay).await;
+        }
+        for step in 1..=steps {
+            rocket::tokio::time::sleep(delay / steps as u32).await;
+            let percent = u8::try_from(step * 100 / steps).unwrap_or(100);
+            progress.report(percent, &format!("Step {step} of {steps}"));
         }
         match input["fail"].as_str() {
             Some(message) => Err(HandlerError::failed(message)),

@@ -11,7 +11,8 @@ mod question_generation;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rocket::serde::json::Value;
+use rocket::serde::json::{json, Value};
+use rocket::tokio::sync::watch;
 
 use crate::config::OperationsConfig;
 use crate::domain::ErrorCode;
@@ -26,10 +27,34 @@ pub trait Handler: Send + Sync {
     /// [`Handler::run`] later receives.
     fn validate(&self, input: &Value) -> Result<Value, InvalidInput>;
 
-    /// Does the work. May be stopped at any await point (cancel, timeout,
-    /// shutdown) and may run again after a crash, so it must not leave
-    /// anything half-done that a second run would trip over.
-    async fn run(&self, input: Value) -> Result<Value, HandlerError>;
+    /// Does the work, reporting `progress` as it goes if it likes. May be
+    /// stopped at any await point (cancel, timeout, shutdown) and may run
+    /// again after a crash, so it must not leave anything half-done that a
+    /// second run would trip over.
+    async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError>;
+}
+
+/// Where a handler reports how far it has got. Reports never wait: the
+/// worker keeps only the latest and writes at most one per
+/// `progress_interval_ms`.
+#[derive(Clone)]
+pub struct Progress {
+    latest: watch::Sender<Option<Value>>,
+}
+
+impl Progress {
+    /// A reporter, and the receiver its reports reach.
+    pub fn channel() -> (Progress, watch::Receiver<Option<Value>>) {
+        let (latest, reports) = watch::channel(None);
+        (Progress { latest }, reports)
+    }
+
+    /// `percent` is clamped to 0–100; `message` is cut to 200 characters.
+    pub fn report(&self, percent: u8, message: &str) {
+        let message: String = message.chars().take(200).collect();
+        self.latest
+            .send_replace(Some(json!({"percent": percent.min(100), "message": message})));
+    }
 }
 
 /// Why a handler did not produce a result.

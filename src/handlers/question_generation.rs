@@ -3,7 +3,7 @@ use std::sync::Arc;
 use rocket::serde::json::{self, json, Value};
 
 use super::input::Fields;
-use super::{Handler, HandlerError, InvalidInput};
+use super::{Handler, HandlerError, InvalidInput, Progress};
 use crate::generator::{Generator, QuestionRequest};
 
 /// `question_generation`: an interview question for a role.
@@ -39,10 +39,10 @@ impl Handler for QuestionGeneration {
         }))
     }
 
-    async fn run(&self, input: Value) -> Result<Value, HandlerError> {
+    async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError> {
         let request: QuestionRequest = json::from_value(input)
             .map_err(|e| HandlerError::failed(format!("invalid stored input: {e}")))?;
-        let question = self.generator.question(&request).await?;
+        let question = self.generator.question(&request, &progress).await?;
         Ok(json!({
             "question_text": question.question_text,
             "question_type": question.question_type,

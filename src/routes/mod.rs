@@ -1,7 +1,11 @@
 //! HTTP routes: they translate requests into store and domain calls.
 
 mod body;
+mod conditional;
+mod events;
 mod operations;
+
+pub use events::StreamSlots;
 
 use rocket::Route;
 

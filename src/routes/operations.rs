@@ -2,10 +2,15 @@ use rocket::http::Header;
 use rocket::response::{self, Responder};
 use rocket::serde::json::{json, Json, Value};
 use rocket::serde::uuid::Uuid;
-use rocket::{Request, Route, State};
+use rocket::tokio::{self, time};
+use rocket::{Request, Route, Shutdown, State};
 use sha2::{Digest, Sha256};
+use std::time::Duration;
+use time::Instant;
 
 use super::body::{IdempotencyKey, JsonBody};
+use super::conditional::{self, IfNoneMatch, Polled, PreferWait};
+use crate::config::OperationsConfig;
 use crate::domain::Operation;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{InvalidInput, Registry};
@@ -13,23 +18,86 @@ use crate::store::{Created, Idempotency, NewOperation, Store};
 use crate::workers::WorkerPool;
 
 pub fn routes() -> Vec<Route> {
-    rocket::routes![get_operation, create_operation, cancel_operation]
+    rocket::routes![
+        get_operation,
+        create_operation,
+        cancel_operation,
+        super::events::operation_events
+    ]
 }
 
 /// A path segment the `Uuid` guard read. The guard's failure is taken here
 /// rather than forwarded: a forward would end at the file server mounted on
 /// `/`, whose 404 would hide that the id, not the path, was wrong.
-type OperationIdParam = Result<Uuid, uuid::Error>;
+pub(super) type OperationIdParam = Result<Uuid, uuid::Error>;
 
-fn operation_id(param: OperationIdParam) -> ApiResult<Uuid> {
+pub(super) fn parse_operation_id(param: OperationIdParam) -> ApiResult<Uuid> {
     param.map_err(|_| ApiError::InvalidOperationId)
 }
 
-/// The operation's current state. Never writes.
-#[rocket::get("/api/v1/operations/<operation_id>")]
-async fn get_operation(operation_id: OperationIdParam, store: &State<Store>) -> ApiResult<Json<Operation>> {
-    let id = self::operation_id(operation_id)?;
-    store.find(id).await?.map(Json).ok_or(ApiError::OperationNotFound)
+/// The operation's current state, or 304 if the client's `If-None-Match`
+/// has it. With `?wait=N` (or `Prefer: wait=N`), held until it differs
+/// from the client's version (or from its state when the request came), is
+/// finished, or N seconds pass. Never writes.
+#[rocket::get("/api/v1/operations/<operation_id>?<wait>")]
+#[allow(clippy::too_many_arguments)]
+async fn get_operation(
+    operation_id: OperationIdParam,
+    wait: Option<&str>,
+    prefer: PreferWait,
+    if_none_match: IfNoneMatch,
+    store: &State<Store>,
+    config: &State<OperationsConfig>,
+    shutdown: Shutdown,
+) -> ApiResult<Polled> {
+    let id = parse_operation_id(operation_id)?;
+    let max_wait = Duration::from_secs(config.max_wait_secs);
+    let wait = conditional::requested_wait(wait, prefer, max_wait)?;
+    let Some(wait) = wait else {
+        let operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+        return Ok(polled(&operation, &if_none_match, config, None));
+    };
+    // Subscribed before the first read, so no change falls in between.
+    let mut subscription = store.changes().subscribe(id);
+    let deadline = Instant::now() + wait.duration;
+    let mut operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+    let arrived_as = operation.representation().etag;
+    let unchanged = |etag: &str| match if_none_match.is_present() {
+        true => if_none_match.matches(etag),
+        false => etag == arrived_as,
+    };
+    let mut shutdown = shutdown;
+    loop {
+        let etag = operation.representation().etag;
+        if operation.status.is_finished() || !unchanged(&etag) {
+            break;
+        }
+        subscription.saw(&etag);
+        tokio::select! {
+            _ = subscription.changed() => {}
+            _ = time::sleep_until(deadline) => break,
+            _ = &mut shutdown => break,
+        }
+        operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+    }
+    let applied = wait.from_prefer.then_some(wait.duration);
+    Ok(polled(&operation, &if_none_match, config, applied))
+}
+
+fn polled(
+    operation: &Operation,
+    if_none_match: &IfNoneMatch,
+    config: &OperationsConfig,
+    preference_applied: Option<Duration>,
+) -> Polled {
+    let representation = operation.representation();
+    Polled {
+        not_modified: if_none_match.matches(&representation.etag),
+        representation,
+        finished: operation.status.is_finished(),
+        retry_after_secs: config.retry_after_secs,
+        preference_applied,
+    }
 }
 
 /// Creates a pending operation and wakes a worker for it.
@@ -40,6 +108,7 @@ async fn create_operation(
     store: &State<Store>,
     registry: &State<std::sync::Arc<Registry>>,
     workers: &State<WorkerPool>,
+    config: &State<OperationsConfig>,
 ) -> ApiResult<Accepted> {
     let idempotency_key = idempotency_key.checked()?;
     let (operation_type, input) = read_create_request(body?.0)?;
@@ -68,9 +137,15 @@ async fn create_operation(
                 operation.operation_type
             );
             workers.wake();
-            Ok(Accepted(operation))
+            Ok(Accepted {
+                operation,
+                retry_after_secs: config.retry_after_secs,
+            })
         }
-        Created::Existing(operation) => Ok(Accepted(operation)),
+        Created::Existing(operation) => Ok(Accepted {
+            operation,
+            retry_after_secs: config.retry_after_secs,
+        }),
         Created::KeyReused => Err(ApiError::IdempotencyKeyReused),
     }
 }
@@ -117,7 +192,7 @@ async fn cancel_operation(
     store: &State<Store>,
     workers: &State<WorkerPool>,
 ) -> ApiResult<Json<Operation>> {
-    let id = self::operation_id(operation_id)?;
+    let id = parse_operation_id(operation_id)?;
     if let Some(operation) = store.cancel(id).await? {
         workers.stop_handler(id);
         rocket::info!("operation {id}: cancelled");
@@ -129,19 +204,21 @@ async fn cancel_operation(
     }
 }
 
-/// Polling interval suggested to clients of an unfinished operation.
-const RETRY_AFTER_SECS: &str = "2";
-
 /// 202 with the operation, where to poll it and how soon.
-struct Accepted(Operation);
+struct Accepted {
+    operation: Operation,
+    retry_after_secs: u64,
+}
 
 impl<'r> Responder<'r, 'static> for Accepted {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        let location = format!("/api/v1/operations/{}", self.0.id);
-        let mut response = Json(self.0).respond_to(request)?;
+        let location = format!("/api/v1/operations/{}", self.operation.id);
+        let etag = self.operation.representation().etag;
+        let mut response = Json(self.operation).respond_to(request)?;
         response.set_status(rocket::http::Status::Accepted);
         response.set_header(Header::new("Location", location));
-        response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS));
+        response.set_header(Header::new("Retry-After", self.retry_after_secs.to_string()));
+        response.set_header(Header::new("ETag", etag));
         Ok(response)
     }
 }

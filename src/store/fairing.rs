@@ -2,10 +2,12 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
 use rocket_db_pools::Database;
 
-use super::{PostgresDb, SqliteDb, Store};
+use super::{Db, PostgresDb, SqliteDb, Store};
+use crate::changes::Changes;
 
 /// Hands the pool of whichever database was attached to a managed [`Store`],
-/// so that routes and workers never name a backend.
+/// so that routes and workers never name a backend; manages the
+/// [`Changes`] the store publishes to.
 pub struct StoreFairing;
 
 #[rocket::async_trait]
@@ -18,14 +20,15 @@ impl Fairing for StoreFairing {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let store = if let Some(db) = SqliteDb::fetch(&rocket) {
-            Store::Sqlite(db.pool().clone())
+        let db = if let Some(db) = SqliteDb::fetch(&rocket) {
+            Db::Sqlite(db.pool().clone())
         } else if let Some(db) = PostgresDb::fetch(&rocket) {
-            Store::Postgres(db.pool().clone())
+            Db::Postgres(db.pool().clone())
         } else {
             // The database fairing has already said why it failed.
             return Err(rocket);
         };
-        Ok(rocket.manage(store))
+        let changes = Changes::default();
+        Ok(rocket.manage(Store::new(db, changes.clone())).manage(changes))
     }
 }

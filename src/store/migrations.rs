@@ -2,7 +2,7 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
 use sqlx::migrate::Migrator;
 
-use super::Store;
+use super::{Db, Store};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
@@ -23,9 +23,9 @@ impl Fairing for Migrations {
         let Some(store) = rocket.state::<Store>() else {
             return Err(rocket);
         };
-        let applied = match store {
-            Store::Sqlite(pool) => SQLITE.run(pool).await,
-            Store::Postgres(pool) => POSTGRES.run(pool).await,
+        let applied = match store.db() {
+            Db::Sqlite(pool) => SQLITE.run(pool).await,
+            Db::Postgres(pool) => POSTGRES.run(pool).await,
         };
         match applied {
             Ok(()) => Ok(rocket),

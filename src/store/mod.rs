@@ -18,6 +18,7 @@ use rocket::serde::json::Value;
 use rocket::{Build, Rocket};
 use uuid::Uuid;
 
+use crate::changes::Changes;
 use crate::domain::{ErrorCode, Operation};
 
 pub use error::StoreError;
@@ -29,8 +30,16 @@ pub use pool::{PostgresDb, SqliteDb};
 pub const DATABASE_NAME: &str = "operations";
 
 /// The operations table, on whichever backend the configuration chose.
+/// Every write it makes is published to the [`Changes`] of this process.
 #[derive(Clone)]
-pub enum Store {
+pub struct Store {
+    db: Db,
+    changes: Changes,
+}
+
+/// A pool of the configured backend.
+#[derive(Clone)]
+pub enum Db {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
 }
@@ -125,28 +134,50 @@ pub const LEASE_EXPIRED_MESSAGE: &str = "The operation's worker stopped respondi
 pub const CANCELLED_MESSAGE: &str = "Operation was cancelled";
 
 impl Store {
-    pub fn backend(&self) -> Backend {
-        match self {
-            Store::Sqlite(_) => Backend::Sqlite,
-            Store::Postgres(_) => Backend::Postgres,
+    pub fn new(db: Db, changes: Changes) -> Self {
+        Self { db, changes }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
+    /// Publishes a change of `id` when `written`, and passes `written` on.
+    fn published(&self, id: Uuid, written: bool) -> bool {
+        if written {
+            self.changes.publish(id);
         }
+        written
     }
 
     /// The operation with this id, if there is one. Never writes.
     pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::find(pool, id).await,
-            Store::Postgres(pool) => postgres::find(pool, id).await,
+        match &self.db {
+            Db::Sqlite(pool) => sqlite::find(pool, id).await,
+            Db::Postgres(pool) => postgres::find(pool, id).await,
+        }
+    }
+
+    /// Those of these operations that exist, in no particular order.
+    pub async fn find_many(&self, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
+        match &self.db {
+            Db::Sqlite(pool) => sqlite::find_many(pool, ids).await,
+            Db::Postgres(pool) => postgres::find_many(pool, ids).await,
         }
     }
 
     /// Inserts a pending operation, unless its idempotency key was used.
     pub async fn create(&self, new: NewOperation) -> Result<Created, StoreError> {
-        let inserted = match self {
-            Store::Sqlite(pool) => sqlite::insert(pool, &new).await?,
-            Store::Postgres(pool) => postgres::insert(pool, &new).await?,
+        let inserted = match &self.db {
+            Db::Sqlite(pool) => sqlite::insert(pool, &new).await?,
+            Db::Postgres(pool) => postgres::insert(pool, &new).await?,
         };
         if let Some(operation) = inserted {
+            self.changes.publish(operation.id);
             return Ok(Created::New(operation));
         }
         let Some(idempotency) = &new.idempotency else {
@@ -155,9 +186,9 @@ impl Store {
                 new.id
             )));
         };
-        let earlier = match self {
-            Store::Sqlite(pool) => sqlite::find_by_idempotency_key(pool, &idempotency.key).await?,
-            Store::Postgres(pool) => postgres::find_by_idempotency_key(pool, &idempotency.key).await?,
+        let earlier = match &self.db {
+            Db::Sqlite(pool) => sqlite::find_by_idempotency_key(pool, &idempotency.key).await?,
+            Db::Postgres(pool) => postgres::find_by_idempotency_key(pool, &idempotency.key).await?,
         };
         match earlier {
             Some((operation, hash)) if hash == idempotency.request_hash => Ok(Created::Existing(operation)),
@@ -169,61 +200,81 @@ impl Store {
 
     /// Claims the oldest pending operation that is due, for `lease`.
     pub async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::claim(pool, worker, lease).await,
-            Store::Postgres(pool) => postgres::claim(pool, worker, lease).await,
+        let claimed = match &self.db {
+            Db::Sqlite(pool) => sqlite::claim(pool, worker, lease).await?,
+            Db::Postgres(pool) => postgres::claim(pool, worker, lease).await?,
+        };
+        if let Some(claimed) = &claimed {
+            self.changes.publish(claimed.token.id);
         }
+        Ok(claimed)
     }
 
     /// Extends a claim; false when it was lost.
     pub async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::renew(pool, token, lease).await,
-            Store::Postgres(pool) => postgres::renew(pool, token, lease).await,
+        match &self.db {
+            Db::Sqlite(pool) => sqlite::renew(pool, token, lease).await,
+            Db::Postgres(pool) => postgres::renew(pool, token, lease).await,
         }
     }
 
     /// processing → completed; false when the claim was lost.
     pub async fn complete(&self, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::complete(pool, token, result).await,
-            Store::Postgres(pool) => postgres::complete(pool, token, result).await,
-        }
+        let written = match &self.db {
+            Db::Sqlite(pool) => sqlite::complete(pool, token, result).await?,
+            Db::Postgres(pool) => postgres::complete(pool, token, result).await?,
+        };
+        Ok(self.published(token.id, written))
     }
 
     /// processing → failed; false when the claim was lost.
     pub async fn fail(&self, token: &ClaimToken, code: ErrorCode, message: &str) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::fail(pool, token, code, message).await,
-            Store::Postgres(pool) => postgres::fail(pool, token, code, message).await,
-        }
+        let written = match &self.db {
+            Db::Sqlite(pool) => sqlite::fail(pool, token, code, message).await?,
+            Db::Postgres(pool) => postgres::fail(pool, token, code, message).await?,
+        };
+        Ok(self.published(token.id, written))
     }
 
     /// processing → pending, claimable again after `delay`; false when the
     /// claim was lost.
     pub async fn retry_later(&self, token: &ClaimToken, delay: Duration) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::retry_later(pool, token, delay).await,
-            Store::Postgres(pool) => postgres::retry_later(pool, token, delay).await,
-        }
+        let written = match &self.db {
+            Db::Sqlite(pool) => sqlite::retry_later(pool, token, delay).await?,
+            Db::Postgres(pool) => postgres::retry_later(pool, token, delay).await?,
+        };
+        Ok(self.published(token.id, written))
+    }
+
+    /// Records the progress a running handler reported; false when the
+    /// claim was lost.
+    pub async fn set_progress(&self, token: &ClaimToken, progress: &Value) -> Result<bool, StoreError> {
+        let written = match &self.db {
+            Db::Sqlite(pool) => sqlite::set_progress(pool, token, progress).await?,
+            Db::Postgres(pool) => postgres::set_progress(pool, token, progress).await?,
+        };
+        Ok(self.published(token.id, written))
     }
 
     /// processing → pending at once, handing the attempt back: the worker
     /// is stopping, not failing.
     pub async fn release(&self, token: &ClaimToken) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::release(pool, token).await,
-            Store::Postgres(pool) => postgres::release(pool, token).await,
-        }
+        let written = match &self.db {
+            Db::Sqlite(pool) => sqlite::release(pool, token).await?,
+            Db::Postgres(pool) => postgres::release(pool, token).await?,
+        };
+        Ok(self.published(token.id, written))
     }
 
     /// pending or processing → failed with `CANCELLED`. `None` when there
     /// was nothing to cancel (no such operation, or already finished).
     pub async fn cancel(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::cancel(pool, id).await,
-            Store::Postgres(pool) => postgres::cancel(pool, id).await,
-        }
+        let cancelled = match &self.db {
+            Db::Sqlite(pool) => sqlite::cancel(pool, id).await?,
+            Db::Postgres(pool) => postgres::cancel(pool, id).await?,
+        };
+        self.published(id, cancelled.is_some());
+        Ok(cancelled)
     }
 
     /// Takes back the operations whose lease ran out (and those another
@@ -231,25 +282,29 @@ impl Store {
     /// have attempts left, else failed with `LEASE_EXPIRED`.
     pub async fn expire_leases(&self, max_attempts: u32) -> Result<ExpiredLeases, StoreError> {
         let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
-        match self {
-            Store::Sqlite(pool) => sqlite::expire_leases(pool, max_attempts).await,
-            Store::Postgres(pool) => postgres::expire_leases(pool, max_attempts).await,
+        let expired = match &self.db {
+            Db::Sqlite(pool) => sqlite::expire_leases(pool, max_attempts).await?,
+            Db::Postgres(pool) => postgres::expire_leases(pool, max_attempts).await?,
+        };
+        for id in expired.requeued.iter().chain(&expired.failed) {
+            self.changes.publish(*id);
         }
+        Ok(expired)
     }
 
     /// Deletes finished operations last changed more than `age` ago;
     /// returns how many.
     pub async fn delete_finished_older_than(&self, age: Duration) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(pool) => sqlite::delete_finished_older_than(pool, age).await,
-            Store::Postgres(pool) => postgres::delete_finished_older_than(pool, age).await,
+        match &self.db {
+            Db::Sqlite(pool) => sqlite::delete_finished_older_than(pool, age).await,
+            Db::Postgres(pool) => postgres::delete_finished_older_than(pool, age).await,
         }
     }
 
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite(pool) => pool.close().await,
-            Store::Postgres(pool) => pool.close().await,
+        match &self.db {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
         }
     }
 }

@@ -15,7 +15,7 @@ use super::{
 use crate::domain::{ErrorCode, Operation};
 
 const COLUMNS: &str =
-    "id, operation_type, status, result, error_message, error_code, attempts, created_at, updated_at";
+    "id, operation_type, status, result, error_message, error_code, attempts, progress, created_at, updated_at";
 
 /// The claim a worker's write must still hold, at parameters 1, 2 and 3.
 const CLAIM_HELD: &str = "id = $1 AND claimed_by = $2 AND attempts = $3 AND status = 'processing'";
@@ -30,6 +30,7 @@ struct OperationRow {
     error_message: Option<String>,
     error_code: Option<String>,
     attempts: i32,
+    progress: Option<Value>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -53,6 +54,12 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Operation>, StoreErr
     let sql = format!("SELECT {COLUMNS} FROM operations WHERE id = $1");
     let row: Option<OperationRow> = sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?;
     row.map(Operation::try_from).transpose()
+}
+
+pub async fn find_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM operations WHERE id = ANY($1)");
+    let rows: Vec<OperationRow> = sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?;
+    rows.into_iter().map(Operation::try_from).collect()
 }
 
 pub async fn insert(pool: &PgPool, new: &NewOperation) -> Result<Option<Operation>, StoreError> {
@@ -146,6 +153,11 @@ pub async fn renew(pool: &PgPool, token: &ClaimToken, lease: Duration) -> Result
 pub async fn complete(pool: &PgPool, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
     let set = "status = 'completed', result = $4::jsonb, lease_expires_at = NULL, updated_at = now()";
     update_claimed(pool, token, set, &[result.to_string()]).await
+}
+
+pub async fn set_progress(pool: &PgPool, token: &ClaimToken, progress: &Value) -> Result<bool, StoreError> {
+    let set = "progress = $4::jsonb, updated_at = now()";
+    update_claimed(pool, token, set, &[progress.to_string()]).await
 }
 
 pub async fn fail(
@@ -257,6 +269,7 @@ impl TryFrom<OperationRow> for Operation {
             result: row.result,
             error_message: row.error_message,
             attempts: row.attempts,
+            progress: row.progress,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })

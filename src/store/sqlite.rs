@@ -14,7 +14,7 @@ use super::{
 use crate::domain::{ErrorCode, Operation};
 
 const COLUMNS: &str =
-    "id, operation_type, status, result, error_message, error_code, attempts, created_at, updated_at";
+    "id, operation_type, status, result, error_message, error_code, attempts, progress, created_at, updated_at";
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 /// `now + seconds`, the seconds bound at parameter `n`.
@@ -35,6 +35,7 @@ struct OperationRow {
     error_message: Option<String>,
     error_code: Option<String>,
     attempts: i32,
+    progress: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -58,6 +59,23 @@ pub async fn find(pool: &SqlitePool, id: Uuid) -> Result<Option<Operation>, Stor
     let sql = format!("SELECT {COLUMNS} FROM operations WHERE id = ?1");
     let row: Option<OperationRow> = sqlx::query_as(&sql).bind(text(id)).fetch_optional(pool).await?;
     row.map(Operation::try_from).transpose()
+}
+
+/// In chunks, within SQLite's limit on parameters.
+pub async fn find_many(pool: &SqlitePool, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT {COLUMNS} FROM operations WHERE id IN ({placeholders})");
+        let mut query = sqlx::query_as::<_, OperationRow>(&sql);
+        for id in chunk {
+            query = query.bind(text(*id));
+        }
+        for row in query.fetch_all(pool).await? {
+            found.push(Operation::try_from(row)?);
+        }
+    }
+    Ok(found)
 }
 
 pub async fn insert(pool: &SqlitePool, new: &NewOperation) -> Result<Option<Operation>, StoreError> {
@@ -156,6 +174,15 @@ pub async fn renew(pool: &SqlitePool, token: &ClaimToken, lease: Duration) -> Re
 pub async fn complete(pool: &SqlitePool, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
     let set = format!("status = 'completed', result = ?4, lease_expires_at = NULL, updated_at = {NOW}");
     update_claimed(pool, token, &set, &[result.to_string()]).await
+}
+
+pub async fn set_progress(
+    pool: &SqlitePool,
+    token: &ClaimToken,
+    progress: &Value,
+) -> Result<bool, StoreError> {
+    let set = format!("progress = ?4, updated_at = {NOW}");
+    update_claimed(pool, token, &set, &[progress.to_string()]).await
 }
 
 pub async fn fail(
@@ -276,6 +303,12 @@ impl TryFrom<OperationRow> for Operation {
                 .map(serde_json::from_str)
                 .transpose()
                 .map_err(|_| corrupt("result"))?,
+            progress: row
+                .progress
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|_| corrupt("progress"))?,
             error_code: row
                 .error_code
                 .as_deref()

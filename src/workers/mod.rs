@@ -43,6 +43,7 @@ struct Settings {
     max_attempts: u32,
     handler_timeout: Duration,
     retry_backoff: Duration,
+    progress_interval: Duration,
 }
 
 impl From<&OperationsConfig> for Settings {
@@ -54,6 +55,7 @@ impl From<&OperationsConfig> for Settings {
             max_attempts: config.max_attempts,
             handler_timeout: config.handler_timeout(),
             retry_backoff: Duration::from_millis(config.retry_backoff_ms),
+            progress_interval: config.progress_interval(),
         }
     }
 }

@@ -8,7 +8,7 @@ use rocket::tokio::{self, time};
 
 use super::{backoff, Phase, WorkerPool};
 use crate::domain::ErrorCode;
-use crate::handlers::HandlerError;
+use crate::handlers::{HandlerError, Progress};
 use crate::store::{ClaimToken, Claimed, StoreError};
 
 /// How a run ended.
@@ -35,8 +35,13 @@ impl WorkerPool {
         let token = &claimed.token;
         let settings = &self.inner.settings;
         let input = claimed.input.clone();
-        let mut task = tokio::spawn(async move { handler.run(input).await });
+        let (progress, mut reports) = Progress::channel();
+        let mut task = tokio::spawn(async move { handler.run(input, progress).await });
         self.running().insert(token.id, task.abort_handle());
+        // Progress is written at once, then at most once per interval: a
+        // report that comes sooner waits, and a later one replaces it.
+        let mut next_progress_write = time::Instant::now();
+        let mut progress_waiting = false;
 
         let deadline = time::sleep(settings.handler_timeout);
         tokio::pin!(deadline);
@@ -67,6 +72,17 @@ impl WorkerPool {
                 _ = abandoning(&mut phase) => {
                     task.abort();
                     break Outcome::Abandoned;
+                }
+                Ok(()) = reports.changed(), if !progress_waiting => progress_waiting = true,
+                _ = time::sleep_until(next_progress_write), if progress_waiting => {
+                    progress_waiting = false;
+                    next_progress_write = time::Instant::now() + settings.progress_interval;
+                    let latest = reports.borrow_and_update().clone();
+                    if let Some(latest) = latest {
+                        if let Err(e) = self.inner.store.set_progress(token, &latest).await {
+                            rocket::warn!("operation {}: progress not recorded: {e}", token.id);
+                        }
+                    }
                 }
             }
         };

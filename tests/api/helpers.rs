@@ -286,7 +286,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
-        TestResponse::from(self.client.get(path.to_owned()).dispatch().await).await
+        TestResponse::read(self.client.get(path.to_owned()).dispatch().await).await
     }
 
     pub async fn poll(&self, id: Uuid) -> Value {
@@ -304,7 +304,7 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(rocket::http::Header::new(name.to_string(), value.to_string()));
         }
-        TestResponse::from(request.dispatch().await).await
+        TestResponse::read(request.dispatch().await).await
     }
 
     /// Creates an operation and returns its id, asserting the 202.
@@ -386,7 +386,7 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
-    async fn from(response: LocalResponse<'_>) -> TestResponse {
+    pub async fn read(response: LocalResponse<'_>) -> TestResponse {
         let status = response.status();
         let content_type = response.content_type();
         let headers = response

@@ -7,10 +7,13 @@ mod proxy;
 mod server;
 
 mod cancel;
+mod conditional;
 mod create;
 mod errors;
+mod events;
 mod leases;
 mod lifecycle;
+mod long_poll;
 mod openai;
 mod polling;
 mod processes;

@@ -5,7 +5,7 @@ mod bank;
 mod rubric;
 
 use super::{Feedback, FeedbackRequest, Generator, Question, QuestionRequest};
-use crate::handlers::HandlerError;
+use crate::handlers::{HandlerError, Progress};
 
 pub use bank::Bank;
 
@@ -27,7 +27,12 @@ impl Generator for Builtin {
         "builtin"
     }
 
-    async fn question(&self, request: &QuestionRequest) -> Result<Question, HandlerError> {
+    async fn question(
+        &self,
+        request: &QuestionRequest,
+        progress: &Progress,
+    ) -> Result<Question, HandlerError> {
+        progress.report(50, "Choosing a question not asked before");
         self.bank.pick(request).ok_or_else(|| {
             HandlerError::failed(
                 "Every question in the bank for this role and question type has been asked already.",
@@ -35,7 +40,11 @@ impl Generator for Builtin {
         })
     }
 
-    async fn feedback(&self, request: &FeedbackRequest) -> Result<Feedback, HandlerError> {
-        Ok(rubric::assess(request))
+    async fn feedback(
+        &self,
+        request: &FeedbackRequest,
+        progress: &Progress,
+    ) -> Result<Feedback, HandlerError> {
+        Ok(rubric::assess(request, progress))
     }
 }

@@ -16,6 +16,7 @@
 //! 8 under 150, 10 beyond.
 
 use crate::generator::{Feedback, FeedbackRequest, QuestionType};
+use crate::handlers::Progress;
 
 const STOPWORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "by", "can", "did", "do", "does", "for", "from", "had", "has",
@@ -100,7 +101,8 @@ const REFLECTION_MARKERS: &[&str] = &[
     "realized",
 ];
 
-pub fn assess(request: &FeedbackRequest) -> Feedback {
+pub fn assess(request: &FeedbackRequest, progress: &Progress) -> Feedback {
+    progress.report(10, "Measuring depth");
     let answer = request.answer_text.to_lowercase();
     let words = answer.split_whitespace().count();
     let mut strengths = Vec::new();
@@ -121,6 +123,7 @@ pub fn assess(request: &FeedbackRequest) -> Feedback {
         ));
     }
 
+    progress.report(30, "Checking relevance to the question");
     let keywords = key_words(&request.question_text);
     let used = keywords.iter().filter(|k| answer.contains(k.as_str())).count();
     let relevance = match (used * 6).checked_div(keywords.len()) {
@@ -138,6 +141,7 @@ pub fn assess(request: &FeedbackRequest) -> Feedback {
         ));
     }
 
+    progress.report(50, "Looking for concrete detail");
     let has_numbers = answer.chars().any(|c| c.is_ascii_digit());
     let has_example = contains_any(&answer, EXAMPLE_MARKERS);
     let specifics = u8::from(has_numbers) + u8::from(has_example);
@@ -153,6 +157,7 @@ pub fn assess(request: &FeedbackRequest) -> Feedback {
         });
     }
 
+    progress.report(70, "Checking structure");
     let structure = match request.question_type {
         QuestionType::Technical => {
             let reasons = REASONING_MARKERS.iter().filter(|m| answer.contains(*m)).count();
@@ -182,6 +187,7 @@ pub fn assess(request: &FeedbackRequest) -> Feedback {
         }
     };
 
+    progress.report(90, "Looking for reflection");
     let reflection = u8::from(contains_any(&answer, REFLECTION_MARKERS));
     if reflection == 1 {
         strengths.push("It reflects on what was learned.".to_owned());
@@ -224,12 +230,13 @@ mod tests {
     use super::*;
 
     fn feedback(question_type: QuestionType, answer: &str) -> Feedback {
-        assess(&FeedbackRequest {
+        let request = FeedbackRequest {
             question_text: "How would you design a cache for database reads, and how do you invalidate it?"
                 .to_owned(),
             answer_text: answer.to_owned(),
             question_type,
-        })
+        };
+        assess(&request, &Progress::channel().0)
     }
 
     #[test]

@@ -1,0 +1,201 @@
+//! Who is waiting for which operation to change, and telling them when it
+//! does. Waiters are long polls and event streams: each holds a
+//! [`Subscription`], no database connection and no thread.
+//!
+//! Changes are heard three ways: from this process's own writes (the store
+//! publishes each one), from PostgreSQL's `NOTIFY` for any process or
+//! program writing the shared database, and from a periodic re-check of the
+//! watched operations that covers whatever else changed a row.
+
+mod fairing;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rocket::tokio::sync::watch;
+use uuid::Uuid;
+
+pub use fairing::Notifier;
+
+/// The waiters of this process, by operation. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Changes {
+    watched: Arc<Mutex<HashMap<Uuid, Watched>>>,
+}
+
+struct Watched {
+    /// Bumped at every change; waiters see it move.
+    version: watch::Sender<u64>,
+    /// The ETag last seen, by a waiter or a re-check, so that a re-check
+    /// wakes waiters only for a real change.
+    last_etag: Option<String>,
+}
+
+impl Changes {
+    /// Starts watching `id`; changes published from now on reach the
+    /// subscription.
+    pub fn subscribe(&self, id: Uuid) -> Subscription {
+        let receiver = self
+            .watched()
+            .entry(id)
+            .or_insert_with(|| Watched {
+                version: watch::Sender::new(0),
+                last_etag: None,
+            })
+            .version
+            .subscribe();
+        Subscription {
+            id,
+            receiver,
+            changes: self.clone(),
+        }
+    }
+
+    /// The operation `id` changed.
+    pub fn publish(&self, id: Uuid) {
+        if let Some(watched) = self.watched().get(&id) {
+            watched.version.send_modify(|version| *version += 1);
+        }
+    }
+
+    /// Anything may have changed (notifications were lost).
+    pub fn publish_all(&self) {
+        for watched in self.watched().values() {
+            watched.version.send_modify(|version| *version += 1);
+        }
+    }
+
+    /// The operations someone is waiting for.
+    pub fn watched_ids(&self) -> Vec<Uuid> {
+        self.watched().keys().copied().collect()
+    }
+
+    /// How many operations are watched.
+    pub fn len(&self) -> usize {
+        self.watched().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.watched().is_empty()
+    }
+
+    /// Records what a re-check saw of `id` (`None`: gone) and publishes it
+    /// if it differs from what was last seen.
+    pub fn recheck(&self, id: Uuid, etag: Option<String>) {
+        let mut watched = self.watched();
+        let Some(entry) = watched.get_mut(&id) else { return };
+        if entry.last_etag != etag {
+            entry.last_etag = etag;
+            entry.version.send_modify(|version| *version += 1);
+        }
+    }
+
+    fn watched(&self) -> MutexGuard<'_, HashMap<Uuid, Watched>> {
+        // Every update leaves the map consistent, so a panic elsewhere while
+        // it was held does not make it unusable.
+        self.watched.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One waiter's interest in one operation; dropping it ends the interest.
+pub struct Subscription {
+    id: Uuid,
+    receiver: watch::Receiver<u64>,
+    changes: Changes,
+}
+
+impl Subscription {
+    /// Records the ETag this waiter just read, the baseline of re-checks.
+    pub fn saw(&self, etag: &str) {
+        if let Some(entry) = self.changes.watched().get_mut(&self.id) {
+            entry.last_etag = Some(etag.to_owned());
+        }
+    }
+
+    /// Resolves at the next change published after the last one seen.
+    pub async fn changed(&mut self) {
+        if self.receiver.changed().await.is_err() {
+            // The entry is gone only once every subscription is: never here.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut watched = self.changes.watched();
+        // This subscription's receiver still counts until it is dropped.
+        if watched
+            .get(&self.id)
+            .is_some_and(|w| w.version.receiver_count() <= 1)
+        {
+            watched.remove(&self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rocket::tokio::time::timeout;
+
+    use super::*;
+
+    const SOON: Duration = Duration::from_millis(50);
+
+    #[rocket::async_test]
+    async fn a_published_change_wakes_the_subscriber_of_that_operation_only() {
+        let changes = Changes::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut watching_a = changes.subscribe(a);
+        let mut watching_b = changes.subscribe(b);
+
+        changes.publish(a);
+
+        assert!(timeout(SOON, watching_a.changed()).await.is_ok());
+        assert!(timeout(SOON, watching_b.changed()).await.is_err());
+    }
+
+    #[rocket::async_test]
+    async fn a_change_published_before_the_wait_is_not_missed() {
+        let changes = Changes::default();
+        let id = Uuid::new_v4();
+        let mut subscription = changes.subscribe(id);
+
+        changes.publish(id);
+
+        assert!(timeout(SOON, subscription.changed()).await.is_ok());
+    }
+
+    #[rocket::async_test]
+    async fn the_entry_goes_when_the_last_subscription_does() {
+        let changes = Changes::default();
+        let id = Uuid::new_v4();
+        let first = changes.subscribe(id);
+        let second = changes.subscribe(id);
+
+        drop(first);
+        assert_eq!(changes.len(), 1);
+        drop(second);
+        assert!(changes.is_empty());
+    }
+
+    #[rocket::async_test]
+    async fn a_recheck_wakes_only_when_the_etag_moved() {
+        let changes = Changes::default();
+        let id = Uuid::new_v4();
+        let mut subscription = changes.subscribe(id);
+        subscription.saw("\"a\"");
+
+        changes.recheck(id, Some("\"a\"".to_owned()));
+        assert!(timeout(SOON, subscription.changed()).await.is_err());
+        changes.recheck(id, Some("\"b\"".to_owned()));
+        assert!(timeout(SOON, subscription.changed()).await.is_ok());
+        changes.recheck(id, None);
+        assert!(
+            timeout(SOON, subscription.changed()).await.is_ok(),
+            "deleted is a change"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::response::stream::{Event, EventStream};
+use rocket::tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use rocket::{tokio, Shutdown, State};
+
+use super::conditional::LastEventId;
+use super::operations::{parse_operation_id, OperationIdParam};
+use crate::config::OperationsConfig;
+use crate::error::{ApiError, ApiResult};
+use crate::store::Store;
+
+/// The event streams this process may hold open at once.
+pub struct StreamSlots(Arc<Semaphore>);
+
+impl StreamSlots {
+    pub fn new(max: usize) -> Self {
+        Self(Arc::new(Semaphore::new(max)))
+    }
+
+    fn take(&self) -> ApiResult<OwnedSemaphorePermit> {
+        self.0
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::TooManyStreams)
+    }
+}
+
+/// Server-Sent Events: the operation now, then at every change (`event:
+/// operation`, the same JSON as a GET, `id:` its ETag), a heartbeat comment
+/// every `sse_heartbeat_secs`, and the end after a finished state. With
+/// `Last-Event-ID`, a state the client already has is not sent again.
+#[rocket::get("/api/v1/operations/<operation_id>/events")]
+pub async fn operation_events(
+    operation_id: OperationIdParam,
+    last_event_id: LastEventId,
+    store: &State<Store>,
+    slots: &State<StreamSlots>,
+    config: &State<OperationsConfig>,
+    mut shutdown: Shutdown,
+) -> ApiResult<EventStream<impl rocket::futures::Stream<Item = Event>>> {
+    let id = parse_operation_id(operation_id)?;
+    let mut subscription = store.changes().subscribe(id);
+    let first = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+    let slot = slots.take()?;
+    let store = store.inner().clone();
+    let heartbeat = Duration::from_secs(config.sse_heartbeat_secs);
+    let stream = EventStream! {
+        let _slot = slot;
+        let mut last_sent = last_event_id.0;
+        let mut current = Some(first);
+        while let Some(operation) = current.take() {
+            let representation = operation.representation();
+            subscription.saw(&representation.etag);
+            if last_sent.as_deref() != Some(representation.etag.as_str()) {
+                last_sent = Some(representation.etag.clone());
+                yield Event::data(representation.body).event("operation").id(representation.etag);
+            }
+            if operation.status.is_finished() {
+                break;
+            }
+            tokio::select! {
+                _ = subscription.changed() => {}
+                _ = &mut shutdown => break,
+            }
+            current = match store.find(id).await {
+                Ok(found) => found,
+                Err(e) => {
+                    rocket::warn!("event stream of operation {id}: {e}");
+                    None
+                }
+            };
+        }
+    };
+    Ok(stream.heartbeat(heartbeat))
+}
