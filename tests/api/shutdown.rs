@@ -50,8 +50,8 @@ async fn shutdown_gives_back_to_pending_what_outlasts_the_grace_period(backend: 
     let started = std::time::Instant::now();
     let db = app.stop().await;
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "stopped after the grace period"
+        started.elapsed() < Duration::from_secs(10),
+        "stopped after the grace period, not the handler's minute"
     );
 
     let url = db.url.clone();
