@@ -7,10 +7,20 @@ use rocket::http::Status;
 use rocket::{Catcher, Request};
 
 use crate::error::ApiError;
+use crate::rate_limit::RetryAfter;
 
 /// Catchers for every path.
 pub fn generic() -> Vec<Catcher> {
-    rocket::catchers![default]
+    rocket::catchers![default, rate_limited]
+}
+
+/// A rate limit's guard said how long to wait.
+#[rocket::catch(429)]
+fn rate_limited(request: &Request<'_>) -> ApiError {
+    let RetryAfter(seconds) = *request.local_cache(RetryAfter::default);
+    ApiError::RateLimited {
+        retry_after_secs: seconds.unwrap_or(1),
+    }
 }
 
 #[rocket::catch(default)]

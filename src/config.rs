@@ -9,6 +9,9 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::serde::Deserialize;
 use rocket::{Build, Rocket};
 
+use crate::rate_limit::RateLimitConfig;
+use crate::telemetry::LogFormat;
+
 /// Every setting of the service, with its default.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(crate = "rocket::serde", default)]
@@ -45,6 +48,12 @@ pub struct OperationsConfig {
     pub sse_heartbeat_secs: u64,
     /// A handler's progress is written at most this often.
     pub progress_interval_ms: u64,
+    /// Per-address limits of polling and writing.
+    pub rate_limit: RateLimitConfig,
+    /// Origins whose pages may call the API (`"*"` for any).
+    pub cors_allowed_origins: Vec<String>,
+    /// The event log: `text`, `json` or `off`.
+    pub log_format: LogFormat,
     /// Which generator writes questions and feedback.
     pub generator: GeneratorKind,
     pub openai: OpenAiConfig,
@@ -88,6 +97,9 @@ impl Default for OperationsConfig {
             max_streams: 10_000,
             sse_heartbeat_secs: 15,
             progress_interval_ms: 500,
+            log_format: LogFormat::Text,
+            rate_limit: RateLimitConfig::default(),
+            cors_allowed_origins: Vec::new(),
             generator: GeneratorKind::Builtin,
             openai: OpenAiConfig::default(),
         }

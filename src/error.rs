@@ -38,6 +38,8 @@ pub enum ApiError {
     InvalidWait,
     #[error("This server has as many event streams open as it allows. Poll instead, or retry shortly.")]
     TooManyStreams,
+    #[error("Too many requests from this address. Retry after {retry_after_secs} s.")]
+    RateLimited { retry_after_secs: u64 },
     #[error("The database is unavailable. Retry shortly.")]
     ServiceUnavailable,
     #[error("The server failed to handle this request.")]
@@ -68,6 +70,7 @@ impl ApiError {
             Self::OperationAlreadyFinished(_) => Status::Conflict,
             Self::InvalidWait => Status::UnprocessableEntity,
             Self::TooManyStreams => Status::ServiceUnavailable,
+            Self::RateLimited { .. } => Status::TooManyRequests,
             Self::ServiceUnavailable => Status::ServiceUnavailable,
             Self::Internal => Status::InternalServerError,
             Self::Rejected { status, .. } => *status,
@@ -87,6 +90,7 @@ impl ApiError {
             Self::OperationAlreadyFinished(_) => "OPERATION_ALREADY_FINISHED",
             Self::InvalidWait => "INVALID_WAIT",
             Self::TooManyStreams => "TOO_MANY_STREAMS",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::Internal => "INTERNAL_ERROR",
             Self::Rejected { code, .. } => code,
@@ -125,7 +129,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(cause) => {
-                rocket::warn!("database unavailable: {cause}");
+                rocket::error!("database unavailable: {cause}");
                 Self::ServiceUnavailable
             }
             StoreError::Internal(cause) => {
@@ -147,8 +151,14 @@ impl<'r> Responder<'r, 'static> for ApiError {
             .status(self.status())
             .header(ContentType::JSON)
             .sized_body(body.len(), std::io::Cursor::new(body));
-        if self.status() == Status::ServiceUnavailable {
-            response.header(Header::new("Retry-After", UNAVAILABLE_RETRY_AFTER_SECS));
+        match self {
+            Self::RateLimited { retry_after_secs } => {
+                response.header(Header::new("Retry-After", retry_after_secs.to_string()));
+            }
+            _ if self.status() == Status::ServiceUnavailable => {
+                response.header(Header::new("Retry-After", UNAVAILABLE_RETRY_AFTER_SECS));
+            }
+            _ => {}
         }
         response.ok()
     }

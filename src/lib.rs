@@ -8,14 +8,18 @@
 pub mod catchers;
 pub mod changes;
 pub mod config;
+pub mod cors;
 pub mod domain;
 pub mod error;
 pub mod generator;
 pub mod handlers;
+pub mod rate_limit;
 pub mod routes;
+pub mod security_headers;
 pub mod static_files;
 pub mod store;
 pub mod sweeper;
+pub mod telemetry;
 pub mod workers;
 
 use rocket::figment::Figment;
@@ -32,12 +36,16 @@ pub fn build(figment: Figment) -> Rocket<Build> {
     let rocket = store::attach_database(rocket);
     rocket
         .attach(config::Settings)
+        .attach(telemetry::Telemetry)
+        .attach(rate_limit::RateLimiting)
+        .attach(cors::Cors)
         .attach(store::StoreFairing)
         .attach(store::Migrations)
         .attach(workers::Workers::default())
         .attach(sweeper::Sweeper)
         .attach(changes::Notifier)
         .attach(static_files::StaticFiles)
+        .attach(security_headers::SecurityHeaders)
         .mount("/", routes::routes())
         .register("/", catchers::generic())
 }

@@ -10,11 +10,14 @@ use rocket::{Build, Orbit, Rocket};
 
 use crate::config::OperationsConfig;
 use crate::store::{Store, StoreError};
+use crate::telemetry::EventLog;
+use rocket::serde::json::Value;
 
 /// The retention policy, managed so that it can be applied on demand.
 #[derive(Clone)]
 pub struct Retention {
     store: Store,
+    log: EventLog,
     keep_for: Duration,
     every: Duration,
 }
@@ -24,7 +27,8 @@ impl Retention {
     pub async fn sweep_once(&self) -> Result<u64, StoreError> {
         let deleted = self.store.delete_finished_older_than(self.keep_for).await?;
         if deleted > 0 {
-            rocket::info!("retention: deleted {deleted} finished operations");
+            self.log
+                .emit("retention.deleted", &[("count", Value::from(deleted))]);
         }
         Ok(deleted)
     }
@@ -43,12 +47,16 @@ impl Fairing for Sweeper {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let (Some(config), Some(store)) = (rocket.state::<OperationsConfig>(), rocket.state::<Store>())
-        else {
+        let (Some(config), Some(store), Some(log)) = (
+            rocket.state::<OperationsConfig>(),
+            rocket.state::<Store>(),
+            rocket.state::<EventLog>(),
+        ) else {
             return Err(rocket);
         };
         let retention = Retention {
             store: store.clone(),
+            log: *log,
             keep_for: config.retention(),
             every: config.sweep_interval(),
         };
@@ -66,7 +74,7 @@ impl Fairing for Sweeper {
                 tokio::select! {
                     _ = ticks.tick() => {
                         if let Err(e) = retention.sweep_once().await {
-                            rocket::warn!("retention: {e}");
+                            retention.log.emit("retention.error", &[("error", Value::from(e.to_string()))]);
                         }
                     }
                     _ = &mut shutdown => break,

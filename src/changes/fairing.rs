@@ -10,6 +10,8 @@ use super::Changes;
 use crate::config::OperationsConfig;
 use crate::routes::StreamSlots;
 use crate::store::{Db, Store};
+use crate::telemetry::EventLog;
+use rocket::serde::json::Value;
 
 /// The channel the PostgreSQL migrations' trigger notifies.
 const CHANNEL: &str = "longrun_operations";
@@ -36,20 +38,28 @@ impl Fairing for Notifier {
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
-        let (Some(store), Some(config)) = (rocket.state::<Store>(), rocket.state::<OperationsConfig>())
-        else {
+        let (Some(store), Some(config), Some(log)) = (
+            rocket.state::<Store>(),
+            rocket.state::<OperationsConfig>(),
+            rocket.state::<EventLog>(),
+        ) else {
             return;
         };
-        tokio::spawn(recheck(store.clone(), config.recheck(), rocket.shutdown()));
+        tokio::spawn(recheck(store.clone(), config.recheck(), *log, rocket.shutdown()));
         if let Db::Postgres(pool) = store.db() {
-            tokio::spawn(listen(pool.clone(), store.changes().clone(), rocket.shutdown()));
+            tokio::spawn(listen(
+                pool.clone(),
+                store.changes().clone(),
+                *log,
+                rocket.shutdown(),
+            ));
         }
     }
 }
 
 /// Every `every`, reads the watched operations in one query and wakes the
 /// waiters of those that changed.
-async fn recheck(store: Store, every: Duration, mut shutdown: Shutdown) {
+async fn recheck(store: Store, every: Duration, log: EventLog, mut shutdown: Shutdown) {
     let mut ticks = time::interval(every);
     loop {
         tokio::select! {
@@ -72,14 +82,14 @@ async fn recheck(store: Store, every: Duration, mut shutdown: Shutdown) {
                     changes.recheck(id, None);
                 }
             }
-            Err(e) => rocket::warn!("re-check of watched operations: {e}"),
+            Err(e) => log.emit("recheck.error", &[("error", Value::from(e.to_string()))]),
         }
     }
 }
 
 /// Wakes waiters as PostgreSQL announces changes; after a lost connection,
 /// wakes them all, since announcements made meanwhile are lost.
-async fn listen(pool: sqlx::PgPool, changes: Changes, mut shutdown: Shutdown) {
+async fn listen(pool: sqlx::PgPool, changes: Changes, log: EventLog, mut shutdown: Shutdown) {
     const RETRY: Duration = Duration::from_secs(1);
     loop {
         let listener = async {
@@ -91,7 +101,7 @@ async fn listen(pool: sqlx::PgPool, changes: Changes, mut shutdown: Shutdown) {
             listener = listener => match listener {
                 Ok(listener) => listener,
                 Err(e) => {
-                    rocket::warn!("LISTEN {CHANNEL}: {e}; retrying");
+                    log.emit("listen.error", &[("error", Value::from(e.to_string()))]);
                     tokio::select! {
                         _ = time::sleep(RETRY) => continue,
                         _ = &mut shutdown => return,
@@ -109,12 +119,15 @@ async fn listen(pool: sqlx::PgPool, changes: Changes, mut shutdown: Shutdown) {
             match notification {
                 Ok(Some(notification)) => match notification.payload().parse::<Uuid>() {
                     Ok(id) => changes.publish(id),
-                    Err(_) => rocket::warn!("NOTIFY {CHANNEL} with a payload that is not an id"),
+                    Err(_) => log.emit(
+                        "listen.error",
+                        &[("error", Value::from("a payload that is not an id"))],
+                    ),
                 },
                 // The connection was lost; try_recv reconnects next time.
                 Ok(None) => changes.publish_all(),
                 Err(e) => {
-                    rocket::warn!("LISTEN {CHANNEL}: {e}; reconnecting");
+                    log.emit("listen.error", &[("error", Value::from(e.to_string()))]);
                     break;
                 }
             }

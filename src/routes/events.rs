@@ -9,7 +9,9 @@ use super::conditional::LastEventId;
 use super::operations::{parse_operation_id, OperationIdParam};
 use crate::config::OperationsConfig;
 use crate::error::{ApiError, ApiResult};
+use crate::rate_limit::{Polling, Within};
 use crate::store::Store;
+use crate::telemetry::{EventLog, Held, Metrics};
 
 /// The event streams this process may hold open at once.
 pub struct StreamSlots(Arc<Semaphore>);
@@ -33,11 +35,14 @@ impl StreamSlots {
 /// `Last-Event-ID`, a state the client already has is not sent again.
 #[rocket::get("/api/v1/operations/<operation_id>/events")]
 pub async fn operation_events(
+    _limit: Within<Polling>,
     operation_id: OperationIdParam,
     last_event_id: LastEventId,
     store: &State<Store>,
     slots: &State<StreamSlots>,
     config: &State<OperationsConfig>,
+    metrics: &State<Metrics>,
+    log: &State<EventLog>,
     mut shutdown: Shutdown,
 ) -> ApiResult<EventStream<impl rocket::futures::Stream<Item = Event>>> {
     let id = parse_operation_id(operation_id)?;
@@ -45,9 +50,11 @@ pub async fn operation_events(
     let first = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
     let slot = slots.take()?;
     let store = store.inner().clone();
+    let open = Held::new(&metrics.event_streams);
+    let log = *log.inner();
     let heartbeat = Duration::from_secs(config.sse_heartbeat_secs);
     let stream = EventStream! {
-        let _slot = slot;
+        let _slot = (slot, open);
         let mut last_sent = last_event_id.0;
         let mut current = Some(first);
         while let Some(operation) = current.take() {
@@ -67,7 +74,7 @@ pub async fn operation_events(
             current = match store.find(id).await {
                 Ok(found) => found,
                 Err(e) => {
-                    rocket::warn!("event stream of operation {id}: {e}");
+                    log.operation("event_stream.error", id, &[("error", e.to_string().into())]);
                     None
                 }
             };

@@ -3,6 +3,8 @@
 mod body;
 mod conditional;
 mod events;
+mod health;
+mod metrics;
 mod operations;
 
 pub use events::StreamSlots;
@@ -10,5 +12,7 @@ pub use events::StreamSlots;
 use rocket::Route;
 
 pub fn routes() -> Vec<Route> {
-    operations::routes()
+    let mut routes = operations::routes();
+    routes.extend(rocket::routes![health::live, health::ready, metrics::metrics]);
+    routes
 }

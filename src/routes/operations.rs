@@ -14,7 +14,9 @@ use crate::config::OperationsConfig;
 use crate::domain::Operation;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{InvalidInput, Registry};
+use crate::rate_limit::{Polling, Within, Writing};
 use crate::store::{Created, Idempotency, NewOperation, Store};
+use crate::telemetry::{EventLog, Held, Metrics};
 use crate::workers::WorkerPool;
 
 pub fn routes() -> Vec<Route> {
@@ -42,12 +44,14 @@ pub(super) fn parse_operation_id(param: OperationIdParam) -> ApiResult<Uuid> {
 #[rocket::get("/api/v1/operations/<operation_id>?<wait>")]
 #[allow(clippy::too_many_arguments)]
 async fn get_operation(
+    _limit: Within<Polling>,
     operation_id: OperationIdParam,
     wait: Option<&str>,
     prefer: PreferWait,
     if_none_match: IfNoneMatch,
     store: &State<Store>,
     config: &State<OperationsConfig>,
+    metrics: &State<Metrics>,
     shutdown: Shutdown,
 ) -> ApiResult<Polled> {
     let id = parse_operation_id(operation_id)?;
@@ -59,6 +63,7 @@ async fn get_operation(
     };
     // Subscribed before the first read, so no change falls in between.
     let mut subscription = store.changes().subscribe(id);
+    let _waiting = Held::new(&metrics.long_poll_waiters);
     let deadline = Instant::now() + wait.duration;
     let mut operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
     let arrived_as = operation.representation().etag;
@@ -103,12 +108,15 @@ fn polled(
 /// Creates a pending operation and wakes a worker for it.
 #[rocket::post("/api/v1/operations", data = "<body>")]
 async fn create_operation(
+    _limit: Within<Writing>,
     body: Result<JsonBody, ApiError>,
     idempotency_key: IdempotencyKey,
     store: &State<Store>,
     registry: &State<std::sync::Arc<Registry>>,
     workers: &State<WorkerPool>,
     config: &State<OperationsConfig>,
+    metrics: &State<Metrics>,
+    log: &State<EventLog>,
 ) -> ApiResult<Accepted> {
     let idempotency_key = idempotency_key.checked()?;
     let (operation_type, input) = read_create_request(body?.0)?;
@@ -131,11 +139,12 @@ async fn create_operation(
     };
     match store.create(new).await? {
         Created::New(operation) => {
-            rocket::info!(
-                "operation {} ({}) created",
-                operation.id,
-                operation.operation_type
-            );
+            metrics
+                .operations_created
+                .with_label_values(&[&operation.operation_type])
+                .inc();
+            let operation_type = ("operation_type", Value::from(operation.operation_type.as_str()));
+            log.operation("operation.created", operation.id, &[operation_type]);
             workers.wake();
             Ok(Accepted {
                 operation,
@@ -188,14 +197,16 @@ fn request_hash(operation_type: &str, input: &Value) -> String {
 /// handler if it runs here (elsewhere, at its next lease renewal).
 #[rocket::post("/api/v1/operations/<operation_id>/cancel")]
 async fn cancel_operation(
+    _limit: Within<Writing>,
     operation_id: OperationIdParam,
     store: &State<Store>,
     workers: &State<WorkerPool>,
+    log: &State<EventLog>,
 ) -> ApiResult<Json<Operation>> {
     let id = parse_operation_id(operation_id)?;
     if let Some(operation) = store.cancel(id).await? {
         workers.stop_handler(id);
-        rocket::info!("operation {id}: cancelled");
+        log.operation("operation.cancelled", id, &[]);
         return Ok(Json(operation));
     }
     match store.find(id).await? {

@@ -2,7 +2,7 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
 use sqlx::migrate::Migrator;
 
-use super::{Db, Store};
+use super::{Db, Store, StoreError};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
@@ -35,4 +35,18 @@ impl Fairing for Migrations {
             }
         }
     }
+}
+
+/// The versions of the embedded migrations the database has not applied.
+pub async fn unapplied_migrations(store: &Store) -> Result<Vec<i64>, StoreError> {
+    const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+    let (migrator, applied): (&Migrator, Vec<i64>) = match store.db() {
+        Db::Sqlite(pool) => (&SQLITE, sqlx::query_scalar(SQL).fetch_all(pool).await?),
+        Db::Postgres(pool) => (&POSTGRES, sqlx::query_scalar(SQL).fetch_all(pool).await?),
+    };
+    Ok(migrator
+        .iter()
+        .map(|migration| migration.version)
+        .filter(|version| !applied.contains(version))
+        .collect())
 }

@@ -23,7 +23,7 @@ use crate::domain::{ErrorCode, Operation};
 
 pub use error::StoreError;
 pub use fairing::StoreFairing;
-pub use migrations::Migrations;
+pub use migrations::{unapplied_migrations, Migrations};
 pub use pool::{PostgresDb, SqliteDb};
 
 /// The name of the database in Rocket's `databases` configuration.
@@ -298,6 +298,32 @@ impl Store {
         match &self.db {
             Db::Sqlite(pool) => sqlite::delete_finished_older_than(pool, age).await,
             Db::Postgres(pool) => postgres::delete_finished_older_than(pool, age).await,
+        }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// How many operations there are in each status.
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        const SQL: &str = "SELECT status, count(*) FROM operations GROUP BY status";
+        Ok(match &self.db {
+            Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await?,
+            Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await?,
+        })
+    }
+
+    /// Connections of the pool: (open, idle, maximum).
+    pub fn pool_usage(&self) -> (u32, usize, u32) {
+        match &self.db {
+            Db::Sqlite(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+            Db::Postgres(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
         }
     }
 

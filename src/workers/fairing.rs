@@ -11,6 +11,8 @@ use crate::config::OperationsConfig;
 use crate::generator;
 use crate::handlers::Registry;
 use crate::store::Store;
+use crate::telemetry::{EventLog, Metrics};
+use rocket::serde::json::Value;
 
 /// Starts `workers` workers and the lease watcher at liftoff; at shutdown
 /// stops claiming, gives running handlers Rocket's grace period, and gives
@@ -31,8 +33,12 @@ impl Fairing for Workers {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let (Some(config), Some(store)) = (rocket.state::<OperationsConfig>(), rocket.state::<Store>())
-        else {
+        let (Some(config), Some(store), Some(log), Some(metrics)) = (
+            rocket.state::<OperationsConfig>(),
+            rocket.state::<Store>(),
+            rocket.state::<EventLog>(),
+            rocket.state::<Metrics>(),
+        ) else {
             return Err(rocket);
         };
         let generator = match generator::from_config(config) {
@@ -43,7 +49,7 @@ impl Fairing for Workers {
             }
         };
         let registry = Arc::new(Registry::from_config(config, generator));
-        let pool = WorkerPool::new(store.clone(), registry.clone(), config);
+        let pool = WorkerPool::new(store.clone(), registry.clone(), config, *log, metrics.clone());
         Ok(rocket.manage(registry).manage(pool))
     }
 
@@ -58,14 +64,18 @@ impl Fairing for Workers {
         let mut tasks = self.tasks();
         tasks.extend((0..count).map(|index| tokio::spawn(pool.clone().work(index))));
         tasks.push(tokio::spawn(pool.clone().watch_leases()));
-        rocket::info!("{count} workers started as {}", pool.inner.process);
+        let process = Value::from(pool.inner.process.as_str());
+        pool.inner.log.emit(
+            "workers.started",
+            &[("count", Value::from(count)), ("process", process)],
+        );
     }
 
     async fn on_shutdown(&self, rocket: &Rocket<Orbit>) {
         let Some(pool) = rocket.state::<WorkerPool>() else {
             return;
         };
-        pool.inner.phase.send_replace(Phase::Draining);
+        pool.stop_claiming();
         let grace = Duration::from_secs(u64::from(rocket.config().shutdown.grace));
         let drained = time::timeout(grace, async {
             while !pool.running().is_empty() {

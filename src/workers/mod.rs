@@ -11,6 +11,7 @@ mod fairing;
 mod run;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ use uuid::Uuid;
 use crate::config::OperationsConfig;
 use crate::handlers::Registry;
 use crate::store::{Store, StoreError};
+use crate::telemetry::{EventLog, Metrics};
+use rocket::serde::json::Value;
 
 pub use fairing::Workers;
 
@@ -68,6 +71,8 @@ pub struct WorkerPool {
 
 struct Inner {
     store: Store,
+    log: EventLog,
+    metrics: Metrics,
     registry: Arc<Registry>,
     settings: Settings,
     /// Names this process's workers in `claimed_by`.
@@ -75,10 +80,18 @@ struct Inner {
     wake: Notify,
     phase: watch::Sender<Phase>,
     running: Mutex<HashMap<Uuid, AbortHandle>>,
+    /// Worker loops alive now.
+    alive: AtomicUsize,
 }
 
 impl WorkerPool {
-    fn new(store: Store, registry: Arc<Registry>, config: &OperationsConfig) -> Self {
+    fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        config: &OperationsConfig,
+        log: EventLog,
+        metrics: Metrics,
+    ) -> Self {
         let process = format!(
             "{}-{}",
             std::process::id(),
@@ -87,14 +100,28 @@ impl WorkerPool {
         Self {
             inner: Arc::new(Inner {
                 store,
+                log,
+                metrics,
                 registry,
                 settings: Settings::from(config),
                 process,
                 wake: Notify::new(),
                 phase: watch::Sender::new(Phase::Running),
                 running: Mutex::new(HashMap::new()),
+                alive: AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// Whether every configured worker is running and claiming.
+    pub fn is_healthy(&self) -> bool {
+        *self.inner.phase.borrow() == Phase::Running
+            && self.inner.alive.load(Ordering::Relaxed) == self.inner.settings.workers
+    }
+
+    /// Stops claiming: the first step of shutdown.
+    pub fn stop_claiming(&self) {
+        self.inner.phase.send_replace(Phase::Draining);
     }
 
     /// Tells an idle worker that an operation is waiting.
@@ -116,14 +143,20 @@ impl WorkerPool {
         let Some(claimed) = self.inner.store.claim(worker, self.inner.settings.lease).await? else {
             return Ok(false);
         };
-        rocket::info!(
-            "operation {} ({}) claimed by {worker}, attempt {}",
+        self.inner.log.operation(
+            "operation.claimed",
             claimed.token.id,
-            claimed.operation.operation_type,
-            claimed.token.attempt
+            &[
+                (
+                    "operation_type",
+                    Value::from(claimed.operation.operation_type.as_str()),
+                ),
+                ("worker", Value::from(worker)),
+                ("attempt", Value::from(claimed.token.attempt)),
+            ],
         );
         let outcome = self.run(&claimed).await;
-        self.settle(&claimed.token, outcome).await?;
+        self.settle(&claimed, outcome).await?;
         Ok(true)
     }
 
@@ -135,11 +168,22 @@ impl WorkerPool {
             .store
             .expire_leases(self.inner.settings.max_attempts)
             .await?;
+        let expiries = &self.inner.metrics.lease_expiries;
         for id in &expired.requeued {
-            rocket::warn!("operation {id}: lease expired, pending again");
+            expiries.with_label_values(&["requeued"]).inc();
+            self.inner.log.operation(
+                "operation.lease_expired",
+                *id,
+                &[("outcome", Value::from("pending"))],
+            );
         }
         for id in &expired.failed {
-            rocket::warn!("operation {id}: lease expired with no attempt left, failed with LEASE_EXPIRED");
+            expiries.with_label_values(&["failed"]).inc();
+            self.inner.log.operation(
+                "operation.lease_expired",
+                *id,
+                &[("outcome", Value::from("failed"))],
+            );
         }
         if !expired.requeued.is_empty() {
             self.inner.wake.notify_waiters();
@@ -158,13 +202,20 @@ impl WorkerPool {
 
     /// One worker: `run_once` until shutdown, resting when nothing is due.
     async fn work(self, index: usize) {
+        let _alive = Alive::new(&self.inner.alive);
         let name = self.worker_name(index);
         let mut phase = self.inner.phase.subscribe();
         while *phase.borrow() == Phase::Running {
             match self.run_once(&name).await {
                 Ok(true) => continue,
                 Ok(false) => {}
-                Err(e) => rocket::warn!("worker {name}: {e}"),
+                Err(e) => self.inner.log.emit(
+                    "worker.error",
+                    &[
+                        ("worker", Value::from(name.as_str())),
+                        ("error", Value::from(e.to_string())),
+                    ],
+                ),
             }
             rocket::tokio::select! {
                 _ = self.inner.wake.notified() => {}
@@ -179,12 +230,30 @@ impl WorkerPool {
         let mut phase = self.inner.phase.subscribe();
         while *phase.borrow() == Phase::Running {
             if let Err(e) = self.expire_leases().await {
-                rocket::warn!("lease expiry: {e}");
+                self.inner
+                    .log
+                    .emit("lease_expiry.error", &[("error", Value::from(e.to_string()))]);
             }
             rocket::tokio::select! {
                 _ = rocket::tokio::time::sleep(self.inner.settings.idle_poll) => {}
                 _ = phase.changed() => {}
             }
         }
+    }
+}
+
+/// Counts a worker loop as alive until it ends, however it ends.
+struct Alive<'a>(&'a AtomicUsize);
+
+impl<'a> Alive<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Alive(count)
+    }
+}
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

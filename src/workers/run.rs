@@ -7,9 +7,11 @@ use rocket::tokio::sync::watch;
 use rocket::tokio::{self, time};
 
 use super::{backoff, Phase, WorkerPool};
-use crate::domain::ErrorCode;
+use chrono::Utc;
+
+use crate::domain::{ErrorCode, Status};
 use crate::handlers::{HandlerError, Progress};
-use crate::store::{ClaimToken, Claimed, StoreError};
+use crate::store::{Claimed, StoreError};
 
 /// How a run ended.
 pub(super) enum Outcome {
@@ -67,7 +69,10 @@ impl WorkerPool {
                         break Outcome::Lost;
                     }
                     // The lease still runs; the next renewal may get through.
-                    Err(e) => rocket::warn!("operation {}: lease renewal failed: {e}", token.id),
+                    Err(e) => {
+                        let error = ("error", Value::from(e.to_string()));
+                        self.inner.log.operation("operation.lease_renewal_failed", token.id, &[error]);
+                    }
                 },
                 _ = abandoning(&mut phase) => {
                     task.abort();
@@ -80,7 +85,8 @@ impl WorkerPool {
                     let latest = reports.borrow_and_update().clone();
                     if let Some(latest) = latest {
                         if let Err(e) = self.inner.store.set_progress(token, &latest).await {
-                            rocket::warn!("operation {}: progress not recorded: {e}", token.id);
+                            let error = ("error", Value::from(e.to_string()));
+                            self.inner.log.operation("operation.progress_not_recorded", token.id, &[error]);
                         }
                     }
                 }
@@ -92,25 +98,31 @@ impl WorkerPool {
 
     /// Records how a run ended. Every write is conditional on the claim, so
     /// one that lost its claim meanwhile changes nothing.
-    pub(super) async fn settle(&self, token: &ClaimToken, outcome: Outcome) -> Result<(), StoreError> {
+    pub(super) async fn settle(&self, claimed: &Claimed, outcome: Outcome) -> Result<(), StoreError> {
         let store = &self.inner.store;
         let settings = &self.inner.settings;
+        let log = &self.inner.log;
+        let token = &claimed.token;
         let id = token.id;
-        let written = match outcome {
+        let (written, event, fields) = match outcome {
             Outcome::Finished(Ok(result)) => {
                 let written = store.complete(token, &result).await?;
-                rocket::info!("operation {id}: completed");
-                written
+                self.count_finished(claimed, Status::Completed, None, written);
+                (written, "operation.completed", vec![])
             }
             Outcome::Finished(Err(error)) => {
                 let attempts_left = u32::try_from(token.attempt).map_or(true, |a| a < settings.max_attempts);
+                let code = ("error_code", Value::from(error.code.as_str()));
+                let message = ("error_message", Value::from(error.message.as_str()));
                 if error.retryable && attempts_left {
                     let delay = backoff::delay_after(token.attempt, settings.retry_backoff);
-                    rocket::warn!("operation {id}: {error}; retrying in {} ms", delay.as_millis());
-                    store.retry_later(token, delay).await?
+                    let written = store.retry_later(token, delay).await?;
+                    let delay_ms = ("retry_in_ms", Value::from(delay.as_millis() as u64));
+                    (written, "operation.retrying", vec![code, message, delay_ms])
                 } else {
-                    rocket::warn!("operation {id}: failed with {}: {error}", error.code.as_str());
-                    store.fail(token, error.code, &error.message).await?
+                    let written = store.fail(token, error.code, &error.message).await?;
+                    self.count_finished(claimed, Status::Failed, Some(error.code), written);
+                    (written, "operation.failed", vec![code, message])
                 }
             }
             Outcome::TimedOut => {
@@ -118,19 +130,40 @@ impl WorkerPool {
                     "The operation did not finish within {} seconds.",
                     settings.handler_timeout.as_secs()
                 );
-                rocket::warn!("operation {id}: timed out");
-                store.fail(token, ErrorCode::Timeout, &message).await?
+                let written = store.fail(token, ErrorCode::Timeout, &message).await?;
+                self.count_finished(claimed, Status::Failed, Some(ErrorCode::Timeout), written);
+                (
+                    written,
+                    "operation.failed",
+                    vec![("error_code", Value::from("TIMEOUT"))],
+                )
             }
-            Outcome::Abandoned => {
-                rocket::warn!("operation {id}: given back to pending at shutdown");
-                store.release(token).await?
-            }
-            Outcome::Lost => return Ok(()),
+            Outcome::Abandoned => (store.release(token).await?, "operation.given_back", vec![]),
+            Outcome::Lost => (false, "operation.claim_lost", vec![]),
         };
-        if !written {
-            rocket::info!("operation {id}: claim lost before its outcome was written");
-        }
+        let event = if written { event } else { "operation.claim_lost" };
+        log.operation(event, id, &fields);
         Ok(())
+    }
+
+    fn count_finished(&self, claimed: &Claimed, status: Status, code: Option<ErrorCode>, written: bool) {
+        if !written {
+            return;
+        }
+        let metrics = &self.inner.metrics;
+        let operation_type = claimed.operation.operation_type.as_str();
+        let code = code.map_or("", ErrorCode::as_str);
+        metrics
+            .operations_finished
+            .with_label_values(&[operation_type, status.as_str(), code])
+            .inc();
+        let age = (Utc::now() - claimed.operation.created_at)
+            .to_std()
+            .unwrap_or_default();
+        metrics
+            .operation_duration
+            .with_label_values(&[operation_type, status.as_str()])
+            .observe(age.as_secs_f64());
     }
 }
 

@@ -366,8 +366,9 @@ impl TestApp {
 }
 
 /// The figment of every test: the repository's Rocket.toml, quiet, the
-/// given database, the `echo` type, and no background workers — tests run
-/// operations with `drain` unless they start workers themselves.
+/// given database, the `echo` type, no rate limits, and no background
+/// workers — tests run operations with `drain` unless they start workers
+/// themselves.
 pub fn test_figment(database_url: &str) -> Figment {
     rocket::Config::figment()
         .merge(("log_level", "off"))
@@ -375,6 +376,8 @@ pub fn test_figment(database_url: &str) -> Figment {
         .merge(("databases.operations.connect_timeout", 2))
         .merge(("operations.workers", 0))
         .merge(("operations.enable_echo", true))
+        .merge(("operations.rate_limit.enabled", false))
+        .merge(("operations.log_format", "off"))
 }
 
 /// A response read whole, so assertions can look at it freely.

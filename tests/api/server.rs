@@ -33,7 +33,12 @@ impl Server {
                 "ROCKET_DATABASES",
                 format!("{{operations={{url=\"{database_url}\"}}}}"),
             )
-            .env("ROCKET_OPERATIONS", format!("{{enable_echo=true, {operations}}}"))
+            .env(
+                "ROCKET_OPERATIONS",
+                format!(
+                    "{{enable_echo=true, log_format=\"off\", rate_limit={{enabled=false}}, {operations}}}"
+                ),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

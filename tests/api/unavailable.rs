@@ -12,20 +12,20 @@ on_both_backends!(an_unreachable_database_is_a_503_and_the_service_recovers_by_i
 /// Takes the test's database out of the service's reach: for PostgreSQL the
 /// network path is cut; for SQLite the directory holding the file goes away,
 /// as an unmounted volume would.
-enum Outage {
+pub enum Outage {
     Network(Proxy),
     Volume { dir: PathBuf, away: PathBuf },
 }
 
 impl Outage {
-    fn begin(&self) {
+    pub fn begin(&self) {
         match self {
             Outage::Network(proxy) => proxy.cut(),
             Outage::Volume { dir, away } => std::fs::rename(dir, away).unwrap(),
         }
     }
 
-    fn end(&self) {
+    pub fn end(&self) {
         match self {
             Outage::Network(proxy) => proxy.restore(),
             Outage::Volume { dir, away } => std::fs::rename(away, dir).unwrap(),
@@ -33,7 +33,7 @@ impl Outage {
     }
 }
 
-async fn spawn_with_outage(backend: Backend) -> Option<(TestApp, Outage)> {
+pub async fn spawn_with_outage(backend: Backend) -> Option<(TestApp, Outage)> {
     let db = TestDb::create(backend).await?;
     match backend {
         Backend::Sqlite => {
@@ -61,7 +61,7 @@ async fn spawn_with_outage(backend: Backend) -> Option<(TestApp, Outage)> {
 impl Outage {
     /// Between polls: longer than the SQLite pool's idle timeout, so that
     /// its reaper closes the connection that still reads the moved file.
-    fn poll_interval(&self) -> Duration {
+    pub fn poll_interval(&self) -> Duration {
         match self {
             Outage::Network(_) => Duration::from_millis(200),
             Outage::Volume { .. } => Duration::from_millis(1500),
@@ -70,7 +70,7 @@ impl Outage {
 }
 
 /// Polls `path` until the status is `wanted` or 15 s have passed.
-async fn poll_until(app: &TestApp, path: &str, wanted: Status, interval: Duration) -> TestResponse {
+pub async fn poll_until(app: &TestApp, path: &str, wanted: Status, interval: Duration) -> TestResponse {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let response = app.get(path).await;

@@ -1,0 +1,61 @@
+//! CORS for frontends on other origins, listed in
+//! `operations.cors_allowed_origins` (none by default; `"*"` for any).
+//! Preflights are answered here: Rocket has no OPTIONS routes, so their
+//! 404 becomes a 204 with the allowed methods and headers.
+
+use std::io::Cursor;
+
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::{Header, Method, Status};
+use rocket::{Request, Response};
+
+use crate::config::OperationsConfig;
+
+const EXPOSED_HEADERS: &str = "Location, ETag, Retry-After, X-Request-Id, Preference-Applied";
+const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
+const ALLOWED_HEADERS: &str =
+    "Content-Type, If-None-Match, Idempotency-Key, Prefer, Last-Event-ID, X-Request-Id";
+/// How long a browser may cache a preflight's answer, in seconds.
+const PREFLIGHT_MAX_AGE: &str = "600";
+
+pub struct Cors;
+
+#[rocket::async_trait]
+impl Fairing for Cors {
+    fn info(&self) -> Info {
+        Info {
+            name: "CORS",
+            kind: Kind::Response,
+        }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let Some(origin) = request.headers().get_one("Origin") else {
+            return;
+        };
+        let Some(config) = request.rocket().state::<OperationsConfig>() else {
+            return;
+        };
+        let any = config.cors_allowed_origins.iter().any(|o| o == "*");
+        if !any && !config.cors_allowed_origins.iter().any(|o| o == origin) {
+            return;
+        }
+        response.set_header(Header::new(
+            "Access-Control-Allow-Origin",
+            if any { "*" } else { origin },
+        ));
+        response.adjoin_header(Header::new("Vary", "Origin"));
+        let preflight = request.method() == Method::Options
+            && request.headers().contains("Access-Control-Request-Method");
+        if preflight {
+            response.set_status(Status::NoContent);
+            response.remove_header("Content-Type");
+            response.set_sized_body(0, Cursor::new(""));
+            response.set_header(Header::new("Access-Control-Allow-Methods", ALLOWED_METHODS));
+            response.set_header(Header::new("Access-Control-Allow-Headers", ALLOWED_HEADERS));
+            response.set_header(Header::new("Access-Control-Max-Age", PREFLIGHT_MAX_AGE));
+        } else {
+            response.set_header(Header::new("Access-Control-Expose-Headers", EXPOSED_HEADERS));
+        }
+    }
+}

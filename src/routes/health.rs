@@ -1,0 +1,56 @@
+//! Health for orchestrators and load balancers.
+
+use std::time::Duration;
+
+use rocket::http::Status;
+use rocket::serde::json::{json, Json, Value};
+use rocket::tokio::time::timeout;
+use rocket::State;
+
+use crate::store::{unapplied_migrations, Store};
+use crate::workers::WorkerPool;
+
+/// How long readiness waits for the database.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The process is up and answering.
+#[rocket::get("/health/live")]
+pub fn live() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready for traffic: the database answers, every migration is applied and
+/// the workers run. 503 otherwise, naming what failed.
+#[rocket::get("/health/ready")]
+pub async fn ready(store: &State<Store>, workers: &State<WorkerPool>) -> (Status, Json<Value>) {
+    let database = match timeout(DATABASE_TIMEOUT, store.ping()).await {
+        Ok(Ok(())) => "ok",
+        _ => "unreachable",
+    };
+    let migrations = match timeout(DATABASE_TIMEOUT, unapplied_migrations(store)).await {
+        Ok(Ok(unapplied)) if unapplied.is_empty() => "ok",
+        Ok(Ok(_)) => "pending",
+        _ => "unknown",
+    };
+    let workers = if workers.is_healthy() { "ok" } else { "stopped" };
+    let checks = json!({"database": database, "migrations": migrations, "workers": workers});
+    let failed: Vec<&str> = [
+        ("database", database),
+        ("migrations", migrations),
+        ("workers", workers),
+    ]
+    .into_iter()
+    .filter(|(_, state)| *state != "ok")
+    .map(|(name, _)| name)
+    .collect();
+    if failed.is_empty() {
+        return (Status::Ok, Json(json!({"status": "ready", "checks": checks})));
+    }
+    let message = format!("Not ready: {}.", failed.join(", "));
+    let body = json!({
+        "status": "unavailable",
+        "checks": checks,
+        "detail": {"code": "NOT_READY", "message": message},
+    });
+    (Status::ServiceUnavailable, Json(body))
+}

@@ -1,0 +1,42 @@
+use rocket::http::ContentType;
+use rocket::State;
+
+use crate::error::{ApiError, ApiResult};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// Every metric, the operations by status and the pool read at this moment.
+#[rocket::get("/metrics")]
+pub async fn metrics(metrics: &State<Metrics>, store: &State<Store>) -> ApiResult<(ContentType, String)> {
+    if let Ok(counts) = store.count_by_status().await {
+        for status in crate::domain::Status::ALL {
+            let count = counts
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |(_, n)| *n);
+            metrics
+                .operations_by_status
+                .with_label_values(&[status.as_str()])
+                .set(count);
+        }
+    }
+    let (open, idle, max) = store.pool_usage();
+    let in_use = i64::from(open).saturating_sub(i64::try_from(idle).unwrap_or(0));
+    metrics.db_connections.with_label_values(&["in_use"]).set(in_use);
+    metrics
+        .db_connections
+        .with_label_values(&["idle"])
+        .set(i64::try_from(idle).unwrap_or(0));
+    metrics
+        .db_connections
+        .with_label_values(&["max"])
+        .set(i64::from(max));
+    let text = metrics.render().map_err(|e| {
+        rocket::error!("metrics: {e}");
+        ApiError::Internal
+    })?;
+    // Prometheus' text exposition format.
+    let content_type =
+        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+    Ok((content_type, text))
+}

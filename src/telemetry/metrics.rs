@@ -1,0 +1,142 @@
+//! Prometheus metrics of this process, in a registry of its own.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the service exports. Clones share the metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_request_duration: HistogramVec,
+    pub operations_created: IntCounterVec,
+    pub operations_finished: IntCounterVec,
+    pub operation_duration: HistogramVec,
+    pub lease_expiries: IntCounterVec,
+    pub long_poll_waiters: IntGauge,
+    pub event_streams: IntGauge,
+    pub operations_by_status: IntGaugeVec,
+    pub db_connections: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("longrun".to_owned()), None)?;
+        let metrics = Metrics {
+            http_requests: IntCounterVec::new(
+                Opts::new(
+                    "http_requests_total",
+                    "HTTP requests served, by route template and status.",
+                ),
+                &["method", "route", "status"],
+            )?,
+            http_request_duration: HistogramVec::new(
+                HistogramOpts::new("http_request_duration_seconds", "Time to answer an HTTP request.")
+                    .buckets(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+                    ]),
+                &["method", "route"],
+            )?,
+            operations_created: IntCounterVec::new(
+                Opts::new("operations_created_total", "Operations created, by type."),
+                &["operation_type"],
+            )?,
+            operations_finished: IntCounterVec::new(
+                Opts::new(
+                    "operations_finished_total",
+                    "Operations finished by this process's workers, by type, status and error code.",
+                ),
+                &["operation_type", "status", "error_code"],
+            )?,
+            operation_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "operation_duration_seconds",
+                    "Time from an operation's creation to its end, by type and status.",
+                )
+                .buckets(vec![
+                    0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+                ]),
+                &["operation_type", "status"],
+            )?,
+            lease_expiries: IntCounterVec::new(
+                Opts::new(
+                    "lease_expiries_total",
+                    "Leases that ran out, by what became of the operation.",
+                ),
+                &["outcome"],
+            )?,
+            long_poll_waiters: IntGauge::new("long_poll_waiters", "Long polls being held.")?,
+            event_streams: IntGauge::new("event_streams", "Server-Sent Event streams open.")?,
+            operations_by_status: IntGaugeVec::new(
+                Opts::new(
+                    "operations",
+                    "Operations in the database, by status (pending is the queue depth).",
+                ),
+                &["status"],
+            )?,
+            db_connections: IntGaugeVec::new(
+                Opts::new(
+                    "db_connections",
+                    "Database pool connections, by state (idle, in_use, max).",
+                ),
+                &["state"],
+            )?,
+            registry,
+        };
+        metrics
+            .registry
+            .register(Box::new(metrics.http_requests.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.http_request_duration.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.operations_created.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.operations_finished.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.operation_duration.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.lease_expiries.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.long_poll_waiters.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.event_streams.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.operations_by_status.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.db_connections.clone()))?;
+        Ok(metrics)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+/// Counts a waiter for as long as it lives.
+pub struct Held(IntGauge);
+
+impl Held {
+    pub fn new(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Held(gauge.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -1,0 +1,37 @@
+use rocket::http::{ContentType, Status};
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(the_page_and_its_files_are_served_with_security_headers);
+
+async fn the_page_and_its_files_are_served_with_security_headers(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+
+    for path in ["/", "/js/operations.js", "/api/v1/operations/nope"] {
+        let response = app.get(path).await;
+        let policy = response.header("Content-Security-Policy").unwrap_or_default();
+        assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
+        assert!(policy.contains("style-src 'self'"), "{path}: {policy}");
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+        assert_eq!(
+            response.header("X-Content-Type-Options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(response.header("Referrer-Policy"), Some("no-referrer"), "{path}");
+    }
+    let page = app.get("/").await;
+    assert_eq!(page.status, Status::Ok);
+    assert_eq!(page.content_type, Some(ContentType::HTML));
+    assert!(
+        page.body.contains("<script type=\"module\""),
+        "the page loads its modules"
+    );
+    let client = app.get("/js/operations.js").await;
+    assert_eq!(client.status, Status::Ok);
+    assert_eq!(client.content_type, Some(ContentType::JavaScript));
+    assert!(client.body.contains("export async function pollOperation"));
+}

@@ -1,0 +1,421 @@
+// End-to-end tests of the page in headless Chromium (Debian's, driven by
+// playwright-core) against the real release binary. Run with
+// `node --test tests/e2e/` from the repository root.
+//
+// - The binary: $LONGRUN_BIN, else target/release/longrun (built with
+//   `cargo build --release` when missing).
+// - Chromium: $CHROMIUM_PATH, else /usr/bin/chromium
+//   (`apt-get install -y chromium`).
+// - Each run gets a fresh SQLite database in a temporary directory and a
+//   free port on 127.0.0.1; the server is killed at the end, also on failure.
+// - Screenshots of each final state go to target/e2e/.
+// - Until the server sends the Content-Security-Policy itself, the tests add
+//   the intended policy to the page's response, and every test fails on a
+//   console error (a CSP violation is one).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = process.env.LONGRUN_BIN
+  ? path.resolve(ROOT, process.env.LONGRUN_BIN)
+  : path.join(ROOT, 'target', 'release', 'longrun');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = path.join(ROOT, 'target', 'e2e');
+
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+  "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** Long enough for two or three polls (every 2 s) and a slow machine. */
+const WAIT_MS = 20_000;
+
+let server = null;
+let serverLog = '';
+let dataDir = null;
+let baseUrl = null;
+let browser = null;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function startServer() {
+  if (!existsSync(BIN)) {
+    if (process.env.LONGRUN_BIN) throw new Error(`LONGRUN_BIN=${BIN} does not exist`);
+    console.log(`# ${BIN} is missing: cargo build --release (this may take minutes)`);
+    const build = spawnSync('cargo', ['build', '--release'], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('cargo build --release failed');
+  }
+  dataDir = mkdtempSync(path.join(tmpdir(), 'longrun-e2e-'));
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, [], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ROCKET_PORT: String(port),
+      ROCKET_ADDRESS: '127.0.0.1',
+      ROCKET_LOG_LEVEL: 'critical',
+      ROCKET_DATABASES: `{operations={url="sqlite://${dataDir}/e2e.db"}}`,
+      ROCKET_OPERATIONS: '{enable_echo=true, workers=2, idle_poll_ms=100}',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout.on('data', (chunk) => {
+    serverLog += chunk;
+  });
+  server.stderr.on('data', (chunk) => {
+    serverLog += chunk;
+  });
+  const exited = new Promise((resolve) => server.once('exit', (code, signal) => resolve({ code, signal })));
+
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const early = await Promise.race([exited, sleep(0).then(() => null)]);
+    if (early) throw new Error(`the server exited (${JSON.stringify(early)}):\n${serverLog}`);
+    try {
+      const response = await fetch(`${baseUrl}/api/v1/operations/${randomUUID()}`);
+      if (response.status === 404) return;
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(100);
+  }
+  throw new Error(`the server did not answer within 30 s:\n${serverLog}`);
+}
+
+async function stopServer() {
+  if (!server) return;
+  const child = server;
+  server = null;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const stopped = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
+    if (!stopped) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+}
+
+process.on('exit', () => {
+  // Last resort if the runner is interrupted.
+  if (server && server.exitCode === null) server.kill('SIGKILL');
+});
+
+/** Calls the API directly (not through the page). */
+async function api(method, pathname, body) {
+  const response = await fetch(`${baseUrl}${pathname}`, {
+    method,
+    headers: body ? { 'Content-Type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+async function createEcho(input) {
+  const { status, body } = await api('POST', '/api/v1/operations', { operation_type: 'echo', input });
+  assert.equal(status, 202, JSON.stringify(body));
+  return body.id;
+}
+
+/**
+ * A page in a fresh context; records console errors, page errors and the
+ * requests the page makes.
+ */
+async function openPage({ width = 1024, height = 900, colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, colorScheme });
+  await context.route(
+    (url) => url.origin === baseUrl && url.pathname === '/',
+    async (route) => {
+      const response = await route.fetch();
+      const headers = response.headers();
+      if (!headers['content-security-policy']) headers['content-security-policy'] = CSP;
+      await route.fulfill({ response, headers });
+    },
+  );
+  const page = await context.newPage();
+  const problems = [];
+  const requests = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('request', (request) => {
+    if (request.url().includes('/api/')) {
+      requests.push({
+        method: request.method(),
+        url: request.url(),
+        headers: request.headers(),
+        body: request.postData(),
+        at: Date.now(),
+      });
+    }
+  });
+  return { context, page, problems, requests };
+}
+
+async function screenshot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+const text = (page, selector) => page.locator(selector).textContent();
+const visible = (page, selector, timeout = WAIT_MS) =>
+  page.locator(selector).waitFor({ state: 'visible', timeout });
+
+async function waitForText(page, selector, pattern, timeout = WAIT_MS) {
+  await page.waitForFunction(
+    ([sel, source, flags]) => {
+      const element = document.querySelector(sel);
+      return element !== null && new RegExp(source, flags).test(element.textContent ?? '');
+    },
+    [selector, pattern.source, pattern.flags],
+    { timeout },
+  );
+}
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium`);
+  }
+  await startServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+});
+
+after(async () => {
+  try {
+    await browser?.close();
+  } finally {
+    await stopServer();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+describe('question, answer, feedback', () => {
+  let session;
+
+  before(async () => {
+    session = await openPage();
+  });
+
+  after(async () => {
+    await session?.context.close();
+  });
+
+  it('generates a question and shows its text', async () => {
+    const { page, problems, requests } = session;
+    await page.goto(`${baseUrl}/`);
+
+    // Accessible: one live region, every control named.
+    assert.equal(await page.locator('[aria-live]').count(), 1);
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll('input, select, textarea, button')]
+        .filter((control) => {
+          const labelled = control.labels && control.labels.length > 0;
+          const named = control.getAttribute('aria-label') || control.getAttribute('aria-labelledby');
+          const own = control.tagName === 'BUTTON' && control.textContent.trim();
+          return !labelled && !named && !own;
+        })
+        .map((control) => control.id),
+    );
+    assert.deepEqual(unnamed, []);
+
+    // Keyboard only: type the role, pick a difficulty, submit with Enter.
+    await page.locator('#role').focus();
+    await page.keyboard.type('Senior Backend Developer');
+    await page.locator('#difficulty').selectOption('senior');
+    await page.locator('#topic').focus();
+    await page.keyboard.type('API design');
+    await page.keyboard.press('Enter');
+
+    await visible(page, '#loading', 5000);
+    await visible(page, '#question-text');
+    await waitForText(page, '#question-text', /\S{3,}/);
+    const question = (await text(page, '#question-text')).trim();
+    assert.ok(question.length > 10, question);
+    assert.equal(await page.locator('#loading').isVisible(), false);
+    await waitForText(page, '#announcer', /^Question ready$/, 5000);
+
+    const create = requests.find((r) => r.method === 'POST' && r.url.endsWith('/api/v1/operations'));
+    assert.ok(create, 'the page created an operation');
+    assert.ok(create.headers['idempotency-key'], 'with an Idempotency-Key');
+    const body = JSON.parse(create.body);
+    assert.equal(body.operation_type, 'question_generation');
+    assert.deepEqual(body.input, {
+      role: 'Senior Backend Developer',
+      question_type: 'technical',
+      difficulty: 'senior',
+      topic: 'API design',
+    });
+    // The URL now names the operation, so a reload resumes it.
+    assert.match(page.url(), /\?operation=[0-9a-f-]{36}$/);
+    await screenshot(page, '1-question');
+    assert.deepEqual(problems, []);
+  });
+
+  it('submits an answer and shows the feedback, then a new question', async () => {
+    const { page, problems, requests } = session;
+    const firstQuestion = (await text(page, '#question-text')).trim();
+    await page.locator('#answer-text').fill(
+      'I would design the API around resources with clear, versioned URLs, for example ' +
+        '/v1/orders and /v1/orders/{id}. In my last project we served 2000 requests per ' +
+        'second, so we added pagination, ETags and idempotency keys for retries. The trade-off ' +
+        'was more complexity in the client, because it has to keep the keys, but it meant a ' +
+        'retry never created a duplicate order. I learned to document error codes early and ' +
+        'next time I would add contract tests from the start.',
+    );
+    await page.locator('#submit-answer').click();
+    await visible(page, '#feedback');
+    await waitForText(page, '#score', /^\d+$/);
+    const score = Number(await text(page, '#score'));
+    assert.ok(score >= 1 && score <= 10, `score ${score}`);
+    assert.ok((await page.locator('#strengths li').count()) >= 1);
+    assert.ok((await page.locator('#improvements li').count()) >= 1);
+    assert.ok((await text(page, '#feedback-text')).trim().length > 0);
+    await waitForText(page, '#announcer', /^Feedback ready$/, 5000);
+
+    const feedback = requests.findLast((r) => r.method === 'POST' && r.url.endsWith('/operations'));
+    const input = JSON.parse(feedback.body).input;
+    assert.equal(JSON.parse(feedback.body).operation_type, 'answer_feedback');
+    assert.equal(input.question_text, firstQuestion);
+    assert.equal(input.question_type, 'technical');
+    await screenshot(page, '2-feedback');
+
+    // Next question: the first one goes along as previous_questions.
+    await page.locator('#next-question').click();
+    await visible(page, '#loading', 5000);
+    await visible(page, '#question-text');
+    await waitForText(page, '#question-text', /\S{3,}/);
+    const next = requests.findLast((r) => r.method === 'POST' && r.url.endsWith('/operations'));
+    const nextInput = JSON.parse(next.body).input;
+    assert.deepEqual(nextInput.previous_questions, [firstQuestion]);
+    assert.notEqual(next.headers['idempotency-key'], feedback.headers['idempotency-key']);
+    assert.notEqual((await text(page, '#question-text')).trim(), firstQuestion);
+    assert.equal(await page.locator('#history-list li').count(), 2);
+
+    // Never faster than every 2 s between two polls of one operation.
+    const polls = requests.filter((r) => r.method === 'GET');
+    const byOperation = new Map();
+    for (const poll of polls) byOperation.set(poll.url, [...(byOperation.get(poll.url) ?? []), poll]);
+    for (const list of byOperation.values()) {
+      for (let i = 1; i < list.length; i += 1) {
+        assert.ok(list[i].at - list[i - 1].at >= 1900, `polls ${list[i].at - list[i - 1].at} ms apart`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+});
+
+it('shows the error message of a failed operation and a Try again button (phone width)', async () => {
+  const id = await createEcho({ delay_ms: 500, fail: 'The model is unavailable' });
+  const { context, page, problems } = await openPage({ width: 360, height: 740 });
+  try {
+    await page.goto(`${baseUrl}/?operation=${id}`);
+    await visible(page, '#error');
+    await waitForText(page, '#error', /The model is unavailable/);
+    assert.equal(await page.locator('#error').getAttribute('role'), 'alert');
+    assert.ok(await page.locator('#retry').isVisible());
+    assert.equal((await text(page, '#retry')).trim(), 'Try again');
+    assert.match(await text(page, '#error-code'), /HANDLER_ERROR/);
+    assert.equal(await page.locator('#loading').isVisible(), false);
+    await waitForText(page, '#announcer', /^Failed: The model is unavailable$/, 5000);
+    // Nothing is wider than a 360 px screen.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(overflow <= 360, `page is ${overflow} px wide`);
+    await screenshot(page, '3-failed-phone');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+it('cancels a running operation', async () => {
+  const id = await createEcho({ delay_ms: 30_000 });
+  const { context, page, problems, requests } = await openPage({ colorScheme: 'dark' });
+  try {
+    await page.goto(`${baseUrl}/?operation=${id}`);
+    await visible(page, '#loading', 5000);
+    await waitForText(page, '#status', /^(pending|processing)$/, 5000);
+    await page.locator('#cancel:enabled').waitFor({ timeout: 5000 });
+    await page.locator('#cancel').click();
+    await visible(page, '#error', 5000);
+    await waitForText(page, '#error', /Operation was cancelled/, 5000);
+    assert.ok(await page.locator('#retry').isVisible());
+    assert.equal(await page.locator('#loading').isVisible(), false);
+    assert.ok(requests.some((r) => r.method === 'POST' && r.url.endsWith(`/${id}/cancel`)));
+
+    const { body } = await api('GET', `/api/v1/operations/${id}`);
+    assert.equal(body.status, 'failed');
+    assert.equal(body.error_code, 'CANCELLED');
+    await screenshot(page, '4-cancelled-dark');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+it('shows the loading indicator, elapsed time and progress while polling', async () => {
+  const result = { answer: 42, steps: ['a', 'b'] };
+  const id = await createEcho({ delay_ms: 3000, progress_steps: 3, result });
+  const { context, page, problems, requests } = await openPage();
+  try {
+    await page.goto(`${baseUrl}/?operation=${id}`);
+    await visible(page, '#loading', 5000);
+    await waitForText(page, '#status', /^(pending|processing)$/, 5000);
+    assert.ok(await page.locator('#cancel').isVisible());
+    await waitForText(page, '#elapsed', /^[1-9]\d* s$/, 5000);
+    await visible(page, '#progress', 10_000);
+    await waitForText(page, '#progress-message', /Step [123] of 3/, 1000);
+    const value = await page.locator('#progress-bar').evaluate((bar) => bar.value);
+    assert.ok(value > 0 && value <= 100, `progress ${value}`);
+    await screenshot(page, '5-progress');
+
+    await visible(page, '#result');
+    const shown = JSON.parse(await text(page, '#result-json'));
+    assert.deepEqual(shown, result);
+    assert.equal(await page.locator('#loading').isVisible(), false);
+
+    const polls = requests.filter((r) => r.method === 'GET');
+    assert.ok(polls.length >= 2);
+    assert.ok(polls.slice(1).some((r) => r.headers['if-none-match']), 'polls send If-None-Match');
+    await screenshot(page, '6-result');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
