@@ -42,7 +42,6 @@ pub(super) fn parse_operation_id(param: OperationIdParam) -> ApiResult<Uuid> {
 /// from the client's version (or from its state when the request came), is
 /// finished, or N seconds pass. Never writes.
 #[rocket::get("/api/v1/operations/<operation_id>?<wait>")]
-#[allow(clippy::too_many_arguments)]
 async fn get_operation(
     _limit: Within<Polling>,
     operation_id: OperationIdParam,
