@@ -40,6 +40,8 @@ pub enum ApiError {
     TooManyStreams,
     #[error("Too many requests from this address. Retry after {retry_after_secs} s.")]
     RateLimited { retry_after_secs: u64 },
+    #[error("This path does not take this method; it takes {allow}.")]
+    MethodNotAllowed { allow: String },
     #[error("The database is unavailable. Retry shortly.")]
     ServiceUnavailable,
     #[error("The server failed to handle this request.")]
@@ -71,6 +73,7 @@ impl ApiError {
             Self::InvalidWait => Status::UnprocessableEntity,
             Self::TooManyStreams => Status::ServiceUnavailable,
             Self::RateLimited { .. } => Status::TooManyRequests,
+            Self::MethodNotAllowed { .. } => Status::MethodNotAllowed,
             Self::ServiceUnavailable => Status::ServiceUnavailable,
             Self::Internal => Status::InternalServerError,
             Self::Rejected { status, .. } => *status,
@@ -91,6 +94,7 @@ impl ApiError {
             Self::InvalidWait => "INVALID_WAIT",
             Self::TooManyStreams => "TOO_MANY_STREAMS",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::Internal => "INTERNAL_ERROR",
             Self::Rejected { code, .. } => code,
@@ -154,6 +158,9 @@ impl<'r> Responder<'r, 'static> for ApiError {
         match self {
             Self::RateLimited { retry_after_secs } => {
                 response.header(Header::new("Retry-After", retry_after_secs.to_string()));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.header(Header::new("Allow", allow.clone()));
             }
             _ if self.status() == Status::ServiceUnavailable => {
                 response.header(Header::new("Retry-After", UNAVAILABLE_RETRY_AFTER_SECS));

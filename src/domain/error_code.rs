@@ -3,7 +3,7 @@ use std::str::FromStr;
 use rocket::serde::Serialize;
 
 /// Why a failed operation failed, for machines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(crate = "rocket::serde", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     Cancelled,

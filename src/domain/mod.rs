@@ -5,5 +5,5 @@ mod operation;
 mod status;
 
 pub use error_code::ErrorCode;
-pub use operation::{Operation, Representation};
+pub use operation::{Operation, ProgressReport, Representation};
 pub use status::{Status, UnknownStatus};

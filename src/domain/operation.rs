@@ -9,23 +9,36 @@ use uuid::Uuid;
 use super::{ErrorCode, Status};
 
 /// An asynchronous operation, as clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(crate = "rocket::serde")]
 pub struct Operation {
     pub id: Uuid,
+    /// What the operation does, e.g. `question_generation`.
     pub operation_type: String,
     pub status: Status,
+    /// Any JSON once completed; null before, and when failed.
+    #[schema(value_type = Option<Value>)]
     pub result: Option<Value>,
+    /// Why it failed, for people; null unless failed.
     pub error_message: Option<String>,
-    /// Set only when failed.
+    /// Why it failed, for machines; null unless failed.
     pub error_code: Option<ErrorCode>,
     /// How many times a worker has claimed it.
     pub attempts: i32,
-    /// What the handler last reported, `{"percent", "message"}`; null
-    /// until it reports.
+    /// What the handler last reported; null until it reports.
+    #[schema(value_type = Option<ProgressReport>)]
     pub progress: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A handler's report of how far it has got, as `progress` holds it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the JSON that `Progress::report` writes
+pub struct ProgressReport {
+    #[schema(minimum = 0, maximum = 100)]
+    percent: u8,
+    message: String,
 }
 
 /// An operation as the API sends it: the JSON body and its strong ETag.

@@ -15,7 +15,7 @@ use rocket::serde::Serialize;
 ///
 /// Completed and failed are final. The store enforces these moves with
 /// conditional updates, so a late or duplicate writer cannot undo one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(crate = "rocket::serde", rename_all = "lowercase")]
 pub enum Status {
     Pending,

@@ -39,14 +39,14 @@ pub fn from_config(config: &OperationsConfig) -> Result<Arc<dyn Generator>, Stri
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(crate = "rocket::serde", rename_all = "lowercase")]
 pub enum QuestionType {
     Technical,
     Behavioral,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(crate = "rocket::serde", rename_all = "lowercase")]
 pub enum Difficulty {
     Junior,

@@ -4,7 +4,23 @@ use rocket::serde::json::{self, json, Value};
 
 use super::input::Fields;
 use super::{Handler, HandlerError, InvalidInput, Progress};
-use crate::generator::{FeedbackRequest, Generator};
+use crate::generator::{FeedbackRequest, Generator, QuestionType};
+use rocket::serde::Deserialize;
+
+/// The input of `answer_feedback`, for the OpenAPI document; `validate`
+/// enforces the same rules.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(crate = "rocket::serde", deny_unknown_fields)]
+#[schema(as = AnswerFeedbackInput)]
+#[allow(dead_code)]
+pub struct Input {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    question_text: String,
+    #[schema(min_length = 1, max_length = 20000, pattern = r"\S")]
+    answer_text: String,
+    /// `technical` when absent.
+    question_type: Option<QuestionType>,
+}
 
 /// `answer_feedback`: a score, strengths and improvements for an answer.
 pub struct AnswerFeedback {

@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use rocket::serde::json::{json, Value};
 
+use rocket::serde::Deserialize;
+
 use super::input::Fields;
 use super::{Handler, HandlerError, InvalidInput, Progress};
 
@@ -12,6 +14,27 @@ pub struct Echo;
 
 /// Ten minutes: longer than any handler timeout worth configuring.
 const MAX_DELAY_MS: u64 = 600_000;
+
+/// The input of `echo`, for the OpenAPI document; `validate` enforces the
+/// same rules.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(crate = "rocket::serde", deny_unknown_fields)]
+#[schema(as = EchoInput)]
+#[allow(dead_code)]
+pub struct Input {
+    /// How long to wait, in milliseconds (0 when absent).
+    #[schema(minimum = 0, maximum = 600_000)]
+    delay_ms: Option<u64>,
+    /// Fail with this message instead of completing.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    fail: Option<String>,
+    /// The result to complete with.
+    #[schema(value_type = Option<Value>)]
+    result: Option<Value>,
+    /// Report progress this many times while waiting.
+    #[schema(minimum = 0, maximum = 100)]
+    progress_steps: Option<u64>,
+}
 
 #[rocket::async_trait]
 impl Handler for Echo {

@@ -56,10 +56,9 @@ impl<'a> Fields<'a> {
         };
         let text = value
             .as_str()
-            .ok_or_else(|| InvalidInput::new(name, "must be a string"))?
-            .trim();
+            .ok_or_else(|| InvalidInput::new(name, "must be a string"))?;
         check_text(name, text, max_chars)?;
-        Ok(Some(text.to_owned()))
+        Ok(Some(text.trim().to_owned()))
     }
 
     /// One of `choices`, or `default` when absent.
@@ -78,12 +77,8 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| InvalidInput::new(name, format!("must be one of: {}", choices.join(", "))))
     }
 
-    pub fn text_list(
-        &self,
-        name: &str,
-        max_items: usize,
-        max_chars: usize,
-    ) -> Result<Vec<String>, InvalidInput> {
+    /// Trimmed; blank items are dropped.
+    pub fn text_list(&self, name: &str, max_items: usize) -> Result<Vec<String>, InvalidInput> {
         let Some(value) = self.get(name) else {
             return Ok(Vec::new());
         };
@@ -96,26 +91,29 @@ impl<'a> Fields<'a> {
                 format!("must hold at most {max_items} items"),
             ));
         }
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let field = format!("{name}[{i}]");
-                let text = item
-                    .as_str()
-                    .ok_or_else(|| InvalidInput::new(&field, "must be a string"))?
-                    .trim();
-                check_text(&field, text, max_chars)?;
-                Ok(text.to_owned())
-            })
-            .collect()
+        let mut texts = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let text = item
+                .as_str()
+                .ok_or_else(|| InvalidInput::new(&format!("{name}[{i}]"), "must be a string"))?
+                .trim();
+            if !text.is_empty() {
+                texts.push(text.to_owned());
+            }
+        }
+        Ok(texts)
     }
 
+    /// A whole number, written `5` or `5.0` (both are JSON Schema integers).
     pub fn optional_u64(&self, name: &str, max: u64) -> Result<Option<u64>, InvalidInput> {
         let Some(value) = self.get(name) else {
             return Ok(None);
         };
-        match value.as_u64() {
+        let whole = value.as_u64().or_else(|| {
+            let float = value.as_f64()?;
+            (float.fract() == 0.0 && (0.0..=max as f64).contains(&float)).then_some(float as u64)
+        });
+        match whole {
             Some(n) if n <= max => Ok(Some(n)),
             _ => Err(InvalidInput::new(
                 name,
@@ -130,9 +128,11 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Not blank, and at most `max_chars` before trimming: the rules the
+/// OpenAPI document states as `pattern: \S` and `maxLength`.
 fn check_text(field: &str, text: &str, max_chars: usize) -> Result<(), InvalidInput> {
-    if text.is_empty() {
-        return Err(InvalidInput::new(field, "must not be empty"));
+    if text.trim().is_empty() {
+        return Err(InvalidInput::new(field, "must not be blank"));
     }
     if text.chars().count() > max_chars {
         return Err(InvalidInput::new(
@@ -160,7 +160,7 @@ mod tests {
     fn a_list_item_of_the_wrong_type_is_named_with_its_index() {
         let input = json!({"previous_questions": ["a", 3]});
         let fields = Fields::of(&input, &["previous_questions"]).unwrap_or_else(|e| panic!("{e}"));
-        let error = fields.text_list("previous_questions", 10, 100).err();
+        let error = fields.text_list("previous_questions", 10).err();
         assert_eq!(error.map(|e| e.field), Some("previous_questions[1]".to_owned()));
     }
 

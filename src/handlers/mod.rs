@@ -3,10 +3,10 @@
 //! `operation_type` to its handler. Adding a type is one module here and
 //! one line in [`Registry::from_config`].
 
-mod answer_feedback;
-mod echo;
+pub mod answer_feedback;
+pub mod echo;
 mod input;
-mod question_generation;
+pub mod question_generation;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -82,15 +82,33 @@ impl<'r> FromRequest<'r> for PreferWait {
     }
 }
 
+/// Every `wait` of the query string, as given. Read by hand: Rocket's own
+/// `?<wait>` would quietly take one of several.
+pub struct WaitQuery(Vec<String>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for WaitQuery {
+    type Error = Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Infallible> {
+        let waits = request
+            .query_fields()
+            .filter(|field| field.name == "wait")
+            .map(|field| field.value.to_owned())
+            .collect();
+        request::Outcome::Success(WaitQuery(waits))
+    }
+}
+
 /// How long a poll may be held: `?wait=N`, else `Prefer: wait=N`, in
-/// seconds (decimals allowed), at most `max`.
-pub fn requested_wait(
-    query: Option<&str>,
-    prefer: PreferWait,
-    max: Duration,
-) -> Result<Option<Wait>, ApiError> {
-    let (given, from_prefer) = match (query, prefer.0) {
-        (Some(query), _) => (query.to_owned(), false),
+/// seconds (decimals allowed), at most `max`. Several `wait`s are refused.
+pub fn requested_wait(query: WaitQuery, prefer: PreferWait, max: Duration) -> Result<Option<Wait>, ApiError> {
+    let mut query = query.0;
+    if query.len() > 1 {
+        return Err(ApiError::InvalidWait);
+    }
+    let (given, from_prefer) = match (query.pop(), prefer.0) {
+        (Some(query), _) => (query, false),
         (None, Some(prefer)) => (prefer, true),
         (None, None) => return Ok(None),
     };
@@ -181,7 +199,7 @@ mod tests {
     #[test]
     fn a_wait_is_clamped_and_a_bad_one_refused() {
         let max = Duration::from_secs(30);
-        let wait = |q: &str| requested_wait(Some(q), PreferWait(None), max);
+        let wait = |q: &str| requested_wait(WaitQuery(vec![q.to_owned()]), PreferWait(None), max);
         assert_eq!(
             wait("5").ok().flatten().map(|w| w.duration),
             Some(Duration::from_secs(5))
@@ -197,16 +215,26 @@ mod tests {
     }
 
     #[test]
+    fn several_waits_are_refused() {
+        let query = WaitQuery(vec!["1".to_owned(), "2".to_owned()]);
+        assert!(requested_wait(query, PreferWait(None), Duration::from_secs(30)).is_err());
+    }
+
+    #[test]
     fn the_query_wins_over_prefer() {
         let max = Duration::from_secs(30);
-        let wait = requested_wait(Some("1"), PreferWait(Some("9".to_owned())), max)
-            .ok()
-            .flatten();
+        let wait = requested_wait(
+            WaitQuery(vec!["1".to_owned()]),
+            PreferWait(Some("9".to_owned())),
+            max,
+        )
+        .ok()
+        .flatten();
         assert_eq!(
             wait.map(|w| (w.duration.as_secs(), w.from_prefer)),
             Some((1, false))
         );
-        let wait = requested_wait(None, PreferWait(Some("9".to_owned())), max)
+        let wait = requested_wait(WaitQuery(vec![]), PreferWait(Some("9".to_owned())), max)
             .ok()
             .flatten();
         assert_eq!(

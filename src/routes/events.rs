@@ -6,6 +6,7 @@ use rocket::tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use rocket::{tokio, Shutdown, State};
 
 use super::conditional::LastEventId;
+use super::openapi::{ErrorBody, ServerSentEvent};
 use super::operations::{parse_operation_id, OperationIdParam};
 use crate::config::OperationsConfig;
 use crate::error::{ApiError, ApiResult};
@@ -33,6 +34,23 @@ impl StreamSlots {
 /// operation`, the same JSON as a GET, `id:` its ETag), a heartbeat comment
 /// every `sse_heartbeat_secs`, and the end after a finished state. With
 /// `Last-Event-ID`, a state the client already has is not sent again.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations/{operation_id}/events",
+    tag = "operations",
+    params(
+        ("operation_id" = Uuid, Path, description = "The operation's id."),
+        ("Last-Event-ID" = Option<String>, Header, description = "The id (ETag) of the last event received: that state is not sent again."),
+    ),
+    responses(
+        (status = 200, description = "`event: operation` blocks, `data:` the operation's JSON, `id:` its ETag; heartbeat comments; the stream ends after a finished state.", content_type = "text/event-stream", body = ServerSentEvent),
+        (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
+        (status = 422, description = "INVALID_OPERATION_ID", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
+        (status = 503, description = "TOO_MANY_STREAMS or SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+)]
 #[rocket::get("/api/v1/operations/<operation_id>/events")]
 pub async fn operation_events(
     _limit: Within<Polling>,

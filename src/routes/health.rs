@@ -7,6 +7,7 @@ use rocket::serde::json::{json, Json, Value};
 use rocket::tokio::time::timeout;
 use rocket::State;
 
+use super::openapi::{Liveness, Readiness};
 use crate::store::{unapplied_migrations, Store};
 use crate::workers::WorkerPool;
 
@@ -14,6 +15,7 @@ use crate::workers::WorkerPool;
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The process is up and answering.
+#[utoipa::path(get, path = "/health/live", tag = "service", responses((status = 200, description = "Up.", body = Liveness)))]
 #[rocket::get("/health/live")]
 pub fn live() -> Json<Value> {
     Json(json!({"status": "ok"}))
@@ -21,6 +23,15 @@ pub fn live() -> Json<Value> {
 
 /// Ready for traffic: the database answers, every migration is applied and
 /// the workers run. 503 otherwise, naming what failed.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "service",
+    responses(
+        (status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "Not ready; the checks say what failed.", body = Readiness),
+    ),
+)]
 #[rocket::get("/health/ready")]
 pub async fn ready(store: &State<Store>, workers: &State<WorkerPool>) -> (Status, Json<Value>) {
     let database = match timeout(DATABASE_TIMEOUT, store.ping()).await {

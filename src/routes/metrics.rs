@@ -6,6 +6,15 @@ use crate::store::Store;
 use crate::telemetry::Metrics;
 
 /// Every metric, the operations by status and the pool read at this moment.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    responses(
+        (status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String),
+        (status = 500, description = "INTERNAL_ERROR", body = super::openapi::ErrorBody),
+    ),
+)]
 #[rocket::get("/metrics")]
 pub async fn metrics(metrics: &State<Metrics>, store: &State<Store>) -> ApiResult<(ContentType, String)> {
     if let Ok(counts) = store.count_by_status().await {

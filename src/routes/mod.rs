@@ -9,6 +9,7 @@ mod conditional;
 mod events;
 mod health;
 mod metrics;
+mod openapi;
 mod operations;
 
 pub use events::StreamSlots;
@@ -17,6 +18,11 @@ use rocket::Route;
 
 pub fn routes() -> Vec<Route> {
     let mut routes = operations::routes();
-    routes.extend(rocket::routes![health::live, health::ready, metrics::metrics]);
+    routes.extend(rocket::routes![
+        health::live,
+        health::ready,
+        metrics::metrics,
+        openapi::openapi_json
+    ]);
     routes
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use time::Instant;
 
 use super::body::{IdempotencyKey, JsonBody};
-use super::conditional::{self, IfNoneMatch, Polled, PreferWait};
+use super::conditional::{self, IfNoneMatch, Polled, PreferWait, WaitQuery};
+use super::openapi::{CreateOperation, ErrorBody};
 use crate::config::OperationsConfig;
 use crate::domain::Operation;
 use crate::error::{ApiError, ApiResult};
@@ -41,11 +42,36 @@ pub(super) fn parse_operation_id(param: OperationIdParam) -> ApiResult<Uuid> {
 /// has it. With `?wait=N` (or `Prefer: wait=N`), held until it differs
 /// from the client's version (or from its state when the request came), is
 /// finished, or N seconds pass. Never writes.
-#[rocket::get("/api/v1/operations/<operation_id>?<wait>")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations/{operation_id}",
+    tag = "operations",
+    params(
+        ("operation_id" = Uuid, Path, description = "The operation's id (hyphenated, any case; also 32 hex digits, braced or urn:uuid:)."),
+        ("wait" = Option<f64>, Query, minimum = 0, description = "Long poll: hold the request up to this many seconds (at most max_wait_secs) until the operation differs from If-None-Match (or from its state on arrival) or is finished. Also accepted as `Prefer: wait=N` (answered with `Preference-Applied`)."),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client has; a match is answered with 304."),
+    ),
+    responses(
+        (status = 200, description = "The operation.", body = Operation, headers(
+            ("ETag" = String, description = "Strong; changes exactly when the body does."),
+            ("Cache-Control" = String, description = "no-cache"),
+            ("Retry-After" = u64, description = "Seconds until the next poll, while unfinished."),
+        )),
+        (status = 304, description = "The client's ETag is current.", headers(
+            ("ETag" = String), ("Cache-Control" = String), ("Retry-After" = u64),
+        )),
+        (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
+        (status = 422, description = "INVALID_OPERATION_ID or INVALID_WAIT", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+)]
+#[rocket::get("/api/v1/operations/<operation_id>")]
 async fn get_operation(
     _limit: Within<Polling>,
     operation_id: OperationIdParam,
-    wait: Option<&str>,
+    wait: WaitQuery,
     prefer: PreferWait,
     if_none_match: IfNoneMatch,
     store: &State<Store>,
@@ -105,6 +131,27 @@ fn polled(
 }
 
 /// Creates a pending operation and wakes a worker for it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/operations",
+    tag = "operations",
+    request_body(content = CreateOperation, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retries with the same key and request return the same operation."),
+    ),
+    responses(
+        (status = 202, description = "Created; poll the Location.", body = Operation, headers(
+            ("Location" = String), ("Retry-After" = u64), ("ETag" = String),
+        )),
+        (status = 400, description = "MALFORMED_JSON or INVALID_IDEMPOTENCY_KEY", body = ErrorBody),
+        (status = 409, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
+        (status = 422, description = "UNKNOWN_OPERATION_TYPE or INVALID_INPUT", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+)]
 #[rocket::post("/api/v1/operations", data = "<body>")]
 async fn create_operation(
     _limit: Within<Writing>,
@@ -158,7 +205,8 @@ async fn create_operation(
     }
 }
 
-/// `{"operation_type": "...", "input": {...}}`; `input` may be left out.
+/// `{"operation_type": "...", "input": {...}}`; `input` may be left out
+/// (for types whose input fields are all optional).
 fn read_create_request(body: Value) -> ApiResult<(String, Value)> {
     let Value::Object(mut fields) = body else {
         return Err(InvalidInput::new("body", "must be a JSON object with operation_type and input").into());
@@ -175,7 +223,7 @@ fn read_create_request(body: Value) -> ApiResult<(String, Value)> {
         None => return Err(InvalidInput::new("operation_type", "is required").into()),
     };
     let input = match fields.remove("input") {
-        None | Some(Value::Null) => json!({}),
+        None => json!({}),
         Some(input @ Value::Object(_)) => input,
         Some(_) => return Err(InvalidInput::new("input", "must be a JSON object").into()),
     };
@@ -194,6 +242,21 @@ fn request_hash(operation_type: &str, input: &Value) -> String {
 
 /// Fails a pending or processing operation with `CANCELLED` and stops its
 /// handler if it runs here (elsewhere, at its next lease renewal).
+#[utoipa::path(
+    post,
+    path = "/api/v1/operations/{operation_id}/cancel",
+    tag = "operations",
+    params(("operation_id" = Uuid, Path, description = "The operation's id.")),
+    responses(
+        (status = 200, description = "Cancelled: failed with CANCELLED.", body = Operation),
+        (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "OPERATION_ALREADY_FINISHED", body = ErrorBody),
+        (status = 422, description = "INVALID_OPERATION_ID", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+)]
 #[rocket::post("/api/v1/operations/<operation_id>/cancel")]
 async fn cancel_operation(
     _limit: Within<Writing>,

@@ -6,7 +6,7 @@ use crate::on_both_backends;
 on_both_backends!(
     malformed_operation_ids_are_rejected_with_invalid_operation_id,
     an_unknown_path_is_a_json_not_found,
-    a_wrong_method_is_a_json_not_found,
+    a_wrong_method_on_a_known_path_is_a_405_with_allow,
     a_database_error_is_a_500_that_leaks_nothing,
 );
 
@@ -53,21 +53,25 @@ async fn an_unknown_path_is_a_json_not_found(backend: Backend) {
     }
 }
 
-async fn a_wrong_method_is_a_json_not_found(backend: Backend) {
+async fn a_wrong_method_on_a_known_path_is_a_405_with_allow(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
     let id = uuid::Uuid::new_v4();
 
-    let response = app
+    let delete = app
         .client
         .delete(format!("/api/v1/operations/{id}"))
         .dispatch()
         .await;
+    let delete = crate::helpers::TestResponse::read(delete).await;
+    let put = app.client.put("/api/v1/operations").dispatch().await;
+    let put = crate::helpers::TestResponse::read(put).await;
 
-    assert_eq!(response.status(), Status::NotFound);
-    let body = response.into_string().await.unwrap();
-    assert!(body.contains(r#""code":"NOT_FOUND""#), "{body}");
+    delete.assert_error(Status::MethodNotAllowed, "METHOD_NOT_ALLOWED");
+    assert_eq!(delete.header("Allow"), Some("GET, HEAD"));
+    put.assert_error(Status::MethodNotAllowed, "METHOD_NOT_ALLOWED");
+    assert_eq!(put.header("Allow"), Some("POST"));
 }
 
 async fn a_database_error_is_a_500_that_leaks_nothing(backend: Backend) {

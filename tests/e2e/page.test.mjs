@@ -177,6 +177,44 @@ async function openPage({ width = 1024, height = 900, colorScheme = 'light' } = 
   return { context, page, problems, requests };
 }
 
+/**
+ * Records, from now on, each status the loading indicator shows while it
+ * is visible (a MutationObserver misses no change, however short).
+ */
+async function recordLoading(page) {
+  await page.evaluate(() => {
+    window.loadingSeen = [];
+    const loading = document.getElementById('loading');
+    const status = document.getElementById('status');
+    const note = () => {
+      if (!loading.hidden) window.loadingSeen.push(status.textContent);
+    };
+    new MutationObserver(note).observe(document.getElementById('main'), {
+      subtree: true,
+      childList: true,
+      attributes: true,
+      characterData: true,
+    });
+  });
+}
+
+const loadingSeen = (page) => page.evaluate(() => window.loadingSeen);
+
+/** Two polls of one operation (by one page load) are at least 2 s apart. */
+function assertPollCadence(requests) {
+  const byOperation = new Map();
+  for (const poll of requests.filter((r) => r.method === 'GET')) {
+    byOperation.set(poll.url, [...(byOperation.get(poll.url) ?? []), poll]);
+  }
+  for (const list of byOperation.values()) {
+    for (let i = 1; i < list.length; i += 1) {
+      const gap = list[i].at - list[i - 1].at;
+      assert.ok(gap >= 1900, `polls ${gap} ms apart`);
+      assert.ok(gap <= 3500, `polls ${gap} ms apart`);
+    }
+  }
+}
+
 async function screenshot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -256,6 +294,7 @@ describe('question, answer, feedback', () => {
     assert.deepEqual(unnamed, []);
 
     // Keyboard only: type the role, pick a difficulty, submit with Enter.
+    await recordLoading(page);
     await page.locator('#role').focus();
     await page.keyboard.type('Senior Backend Developer');
     await page.locator('#difficulty').selectOption('senior');
@@ -263,12 +302,14 @@ describe('question, answer, feedback', () => {
     await page.keyboard.type('API design');
     await page.keyboard.press('Enter');
 
-    await visible(page, '#loading', 5000);
     await visible(page, '#question-text');
     await waitForText(page, '#question-text', /\S{3,}/);
     const question = (await text(page, '#question-text')).trim();
     assert.ok(question.length > 10, question);
     assert.equal(await page.locator('#loading').isVisible(), false);
+    const seen = await loadingSeen(page);
+    assert.ok(seen.length > 0, 'the loading indicator was shown');
+    assert.ok(seen.every((status) => ['pending', 'processing', 'completed'].includes(status)), seen.join());
     await waitForText(page, '#announcer', /^Question ready$/, 5000);
 
     const create = requests.find((r) => r.method === 'POST' && r.url.endsWith('/api/v1/operations'));
@@ -284,12 +325,19 @@ describe('question, answer, feedback', () => {
     });
     // The URL now names the operation, so a reload resumes it.
     assert.match(page.url(), /\?operation=[0-9a-f-]{36}$/);
+    await page.reload();
+    await waitForText(page, '#question-text', /\S{3,}/);
+    assert.equal((await text(page, '#question-text')).trim(), question);
+    assert.equal(await page.locator('#role').inputValue(), 'Senior Backend Developer');
+    assert.equal(await page.locator('#history-list li').count(), 1);
     await screenshot(page, '1-question');
     assert.deepEqual(problems, []);
   });
 
   it('submits an answer and shows the feedback, then a new question', async () => {
     const { page, problems, requests } = session;
+    const since = Date.now();
+    await recordLoading(page);
     const firstQuestion = (await text(page, '#question-text')).trim();
     await page.locator('#answer-text').fill(
       'I would design the API around resources with clear, versioned URLs, for example ' +
@@ -308,6 +356,8 @@ describe('question, answer, feedback', () => {
     assert.ok((await page.locator('#improvements li').count()) >= 1);
     assert.ok((await text(page, '#feedback-text')).trim().length > 0);
     await waitForText(page, '#announcer', /^Feedback ready$/, 5000);
+    assert.ok((await loadingSeen(page)).length > 0, 'the loading indicator was shown');
+    assert.equal(await page.locator('#answer-text').getAttribute('readonly'), '');
 
     const feedback = requests.findLast((r) => r.method === 'POST' && r.url.endsWith('/operations'));
     const input = JSON.parse(feedback.body).input;
@@ -317,8 +367,8 @@ describe('question, answer, feedback', () => {
     await screenshot(page, '2-feedback');
 
     // Next question: the first one goes along as previous_questions.
+    await recordLoading(page);
     await page.locator('#next-question').click();
-    await visible(page, '#loading', 5000);
     await visible(page, '#question-text');
     await waitForText(page, '#question-text', /\S{3,}/);
     const next = requests.findLast((r) => r.method === 'POST' && r.url.endsWith('/operations'));
@@ -327,16 +377,9 @@ describe('question, answer, feedback', () => {
     assert.notEqual(next.headers['idempotency-key'], feedback.headers['idempotency-key']);
     assert.notEqual((await text(page, '#question-text')).trim(), firstQuestion);
     assert.equal(await page.locator('#history-list li').count(), 2);
+    assert.ok((await loadingSeen(page)).length > 0, 'the loading indicator was shown');
 
-    // Never faster than every 2 s between two polls of one operation.
-    const polls = requests.filter((r) => r.method === 'GET');
-    const byOperation = new Map();
-    for (const poll of polls) byOperation.set(poll.url, [...(byOperation.get(poll.url) ?? []), poll]);
-    for (const list of byOperation.values()) {
-      for (let i = 1; i < list.length; i += 1) {
-        assert.ok(list[i].at - list[i - 1].at >= 1900, `polls ${list[i].at - list[i - 1].at} ms apart`);
-      }
-    }
+    assertPollCadence(requests.filter((r) => r.at >= since));
     assert.deepEqual(problems, []);
   });
 });
@@ -413,6 +456,7 @@ it('shows the loading indicator, elapsed time and progress while polling', async
     const polls = requests.filter((r) => r.method === 'GET');
     assert.ok(polls.length >= 2);
     assert.ok(polls.slice(1).some((r) => r.headers['if-none-match']), 'polls send If-None-Match');
+    assertPollCadence(polls);
     await screenshot(page, '6-result');
     assert.deepEqual(problems, []);
   } finally {

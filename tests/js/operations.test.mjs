@@ -290,12 +290,28 @@ describe('pollOperation', () => {
     assert.equal(calls.length, 2);
     assert.equal(calls[0].init.signal, controller.signal);
 
-    controller.abort();
-    await flush();
-    assert.ok(state.settled, 'rejected without waiting for the timer');
-    assert.equal(state.error.name, 'AbortError');
+    const setSpy = mock.method(globalThis, 'setTimeout');
+    const clearSpy = mock.method(globalThis, 'clearTimeout');
+    try {
+      await advance(2500); // the third poll, and its timer
+      assert.equal(calls.length, 3);
+      assert.equal(setSpy.mock.callCount(), 1);
+      const timer = setSpy.mock.calls[0].result;
+
+      controller.abort();
+      await flush();
+      assert.ok(state.settled, 'rejected without waiting for the timer');
+      assert.equal(state.error.name, 'AbortError');
+      assert.ok(
+        clearSpy.mock.calls.some((call) => call.arguments[0] === timer),
+        'the pending timer was cleared',
+      );
+    } finally {
+      setSpy.mock.restore();
+      clearSpy.mock.restore();
+    }
     await advance(60_000, 500);
-    assert.equal(calls.length, 2, 'no request after the abort');
+    assert.equal(calls.length, 3, 'no request after the abort');
   });
 
   it('rejects with the abort reason when one is given', async () => {
