@@ -15,6 +15,7 @@ mod leases;
 mod lifecycle;
 mod long_poll;
 mod openai;
+mod openapi;
 mod operational;
 mod polling;
 mod processes;

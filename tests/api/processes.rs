@@ -15,6 +15,7 @@ use crate::server::Server;
 on_both_backends!(
     every_operation_ends_finished_after_a_kill_9_and_a_restart,
     sigterm_finishes_short_operations_and_gives_back_long_ones,
+    logs_are_json_lines_with_request_ids_and_never_hold_a_secret,
 );
 
 /// Polls every operation until all are finished or `within` has passed.
@@ -164,4 +165,62 @@ async fn sigterm_finishes_short_operations_and_gives_back_long_ones(backend: Bac
     let long = after.poll(long).await;
     assert_eq!(long["status"], "pending", "given back: {long}");
     assert_eq!(long["attempts"], 0);
+}
+
+async fn logs_are_json_lines_with_request_ids_and_never_hold_a_secret(backend: Backend) {
+    const KEY: &str = "sk-never-log-this-7c1d";
+    const DB_PASSWORD: &str = "db-password-never-logged-5e2a";
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    // PostgreSQL here trusts loopback, so any password connects.
+    let url = match backend {
+        Backend::Postgres => db
+            .url
+            .replacen("postgres@", &format!("postgres:{DB_PASSWORD}@"), 1),
+        Backend::Sqlite => db.url.clone(),
+    };
+    let log = db.dir.path().join("server.log");
+    // An upstream that refuses connections: the operation fails and says so.
+    let settings = r#"log_format="json", generator="openai", max_attempts=1,
+        openai={base_url="http://127.0.0.1:9/v1", timeout_secs=1}, workers=1, idle_poll_ms=50"#;
+    let env = [("OPENAI_API_KEY", KEY), ("ROCKET_LOG_LEVEL", "normal")];
+    let server = Server::start_with(&url, settings, &env, Some(&log)).await;
+    let id = server
+        .create("question_generation", json!({"role": "Backend developer"}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        let operation = server.poll(id).await;
+        if operation["status"] == "failed" {
+            break operation;
+        }
+        assert!(Instant::now() < deadline, "{operation}");
+        rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed["error_code"], "UPSTREAM_ERROR");
+    assert!(server.terminate());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(KEY), "the API key is in the log");
+    assert!(!text.contains(DB_PASSWORD), "the database password is in the log");
+    let events: Vec<Value> = text
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| rocket::serde::json::from_str(line).unwrap())
+        .collect();
+    let create = events
+        .iter()
+        .find(|e| e["event"] == "request" && e["method"] == "POST")
+        .expect("the create request is logged");
+    assert_eq!(create["route"], "/api/v1/operations");
+    assert_eq!(create["status"], 202);
+    assert!(create["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(create["latency_ms"].is_number());
+    for step in ["operation.created", "operation.claimed", "operation.failed"] {
+        let logged = events
+            .iter()
+            .find(|e| e["event"] == step && e["operation_id"] == id.to_string());
+        assert!(logged.is_some(), "{step} of {id} is logged");
+    }
 }

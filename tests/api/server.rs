@@ -19,12 +19,25 @@ impl Server {
     /// Starts the binary on `database_url` with these `operations` settings
     /// (a TOML inline table's contents) and waits until it answers.
     pub async fn start(database_url: &str, operations: &str) -> Server {
+        let operations = format!("log_format=\"off\", {operations}");
+        Server::start_with(database_url, &operations, &[], None).await
+    }
+
+    /// The same, with more environment variables, and both standard
+    /// streams written to `log` when given.
+    pub async fn start_with(
+        database_url: &str,
+        operations: &str,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_longrun"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_longrun"));
+        command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("ROCKET_PORT", port.to_string())
             .env("ROCKET_ADDRESS", "127.0.0.1")
@@ -35,12 +48,24 @@ impl Server {
             )
             .env(
                 "ROCKET_OPERATIONS",
-                format!(
-                    "{{enable_echo=true, log_format=\"off\", rate_limit={{enabled=false}}, {operations}}}"
-                ),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+                format!("{{enable_echo=true, rate_limit={{enabled=false}}, {operations}}}"),
+            );
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let (stdout, stderr) = match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("create the log file");
+                (
+                    Stdio::from(file.try_clone().expect("share the log file")),
+                    Stdio::from(file),
+                )
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
+        let child = command
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .expect("start the longrun binary");
         let server = Server {
@@ -74,7 +99,11 @@ impl Server {
     }
 
     pub async fn create_echo(&self, input: Value) -> Uuid {
-        let body = json!({"operation_type": "echo", "input": input});
+        self.create("echo", input).await
+    }
+
+    pub async fn create(&self, operation_type: &str, input: Value) -> Uuid {
+        let body = json!({"operation_type": operation_type, "input": input});
         let response = self
             .http
             .post(format!("{}/api/v1/operations", self.base_url))

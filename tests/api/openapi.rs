@@ -1,0 +1,89 @@
+//! The OpenAPI document against the routes Rocket really serves.
+
+use std::collections::BTreeSet;
+
+use rocket::http::Status;
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    the_openapi_document_describes_exactly_the_mounted_api_routes,
+    the_document_lists_only_the_operation_types_this_service_runs,
+);
+
+/// `/api/v1/operations/<operation_id>` → `/api/v1/operations/{operation_id}`.
+fn openapi_path(rocket_path: &str) -> String {
+    rocket_path
+        .split('/')
+        .map(
+            |segment| match segment.strip_prefix('<').and_then(|s| s.strip_suffix('>')) {
+                Some(name) => format!("{{{name}}}"),
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn the_openapi_document_describes_exactly_the_mounted_api_routes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+
+    let response = app.get("/api/v1/openapi.json").await;
+
+    assert_eq!(response.status, Status::Ok);
+    let document = response.json();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    let documented: BTreeSet<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let mounted: BTreeSet<(String, String)> = app
+        .client
+        .rocket()
+        .routes()
+        // The file server's catch-all serves static files, not the API.
+        .filter(|route| !route.uri.path().contains("..>"))
+        .map(|route| (route.method.as_str().to_owned(), openapi_path(route.uri.path())))
+        .collect();
+    assert_eq!(documented, mounted);
+    for (_, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(!responses.is_empty(), "{method}: responses are documented");
+        }
+    }
+    let error_schema = &document["components"]["schemas"]["ErrorBody"];
+    assert_eq!(error_schema["required"], rocket::serde::json::json!(["detail"]));
+}
+
+async fn the_document_lists_only_the_operation_types_this_service_runs(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.enable_echo", false))).await else {
+        return;
+    };
+
+    let document = app.get("/api/v1/openapi.json").await.json();
+
+    let requests: Vec<&str> = document["components"]["schemas"]["CreateOperation"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|request| request["$ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            "#/components/schemas/QuestionGenerationRequest",
+            "#/components/schemas/AnswerFeedbackRequest"
+        ]
+    );
+}
