@@ -7,7 +7,7 @@ use rocket::{tokio, Shutdown, State};
 
 use super::conditional::LastEventId;
 use super::openapi::{ErrorBody, ServerSentEvent};
-use super::operations::{parse_operation_id, OperationIdParam};
+use super::operation_id::{parse_operation_id, OperationIdParam};
 use crate::config::OperationsConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Polling, Within};
@@ -52,7 +52,7 @@ impl StreamSlots {
     ),
 )]
 #[rocket::get("/api/v1/operations/<operation_id>/events")]
-pub async fn operation_events(
+pub(super) async fn operation_events(
     _limit: Within<Polling>,
     operation_id: OperationIdParam,
     last_event_id: LastEventId,

@@ -8,7 +8,7 @@ use rocket::tokio::time::timeout;
 use rocket::State;
 
 use super::openapi::{Liveness, Readiness};
-use crate::store::{unapplied_migrations, Store};
+use crate::store::{unapplied_migrations, Store, StoreError};
 use crate::workers::WorkerPool;
 
 /// How long readiness waits for the database.
@@ -34,14 +34,15 @@ pub fn live() -> Json<Value> {
 )]
 #[rocket::get("/health/ready")]
 pub async fn ready(store: &State<Store>, workers: &State<WorkerPool>) -> (Status, Json<Value>) {
-    let database = match timeout(DATABASE_TIMEOUT, store.ping()).await {
-        Ok(Ok(())) => "ok",
-        _ => "unreachable",
-    };
-    let migrations = match timeout(DATABASE_TIMEOUT, unapplied_migrations(store)).await {
-        Ok(Ok(unapplied)) if unapplied.is_empty() => "ok",
-        Ok(Ok(_)) => "pending",
-        _ => "unknown",
+    let (database, migrations) = match timeout(DATABASE_TIMEOUT, store.ping()).await {
+        Ok(Ok(())) => match timeout(DATABASE_TIMEOUT, unapplied_migrations(store)).await {
+            Ok(Ok(unapplied)) if unapplied.is_empty() => ("ok", "ok"),
+            Ok(Ok(_)) => ("ok", "pending"),
+            Ok(Err(StoreError::Internal(_))) => ("ok", "unknown"),
+            // The connection that answered the ping was the last one that could.
+            Ok(Err(StoreError::Unavailable(_))) | Err(_) => ("unreachable", "unknown"),
+        },
+        _ => ("unreachable", "unknown"),
     };
     let workers = if workers.is_healthy() { "ok" } else { "stopped" };
     let checks = json!({"database": database, "migrations": migrations, "workers": workers});

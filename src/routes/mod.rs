@@ -5,24 +5,29 @@
 #![allow(clippy::too_many_arguments)]
 
 mod body;
+mod cancel;
 mod conditional;
+mod create;
 mod events;
 mod health;
 mod metrics;
 mod openapi;
-mod operations;
+mod operation_id;
+mod poll;
 
 pub use events::StreamSlots;
 
 use rocket::Route;
 
 pub fn routes() -> Vec<Route> {
-    let mut routes = operations::routes();
-    routes.extend(rocket::routes![
+    rocket::routes![
+        poll::get_operation,
+        create::create_operation,
+        cancel::cancel_operation,
+        events::operation_events,
         health::live,
         health::ready,
         metrics::metrics,
-        openapi::openapi_json
-    ]);
-    routes
+        openapi::openapi_json,
+    ]
 }

@@ -20,9 +20,9 @@ use crate::handlers::{answer_feedback, echo, question_generation, Registry};
                        long polls or Server-Sent Events) until it is completed or failed.",
     ),
     paths(
-        super::operations::get_operation,
-        super::operations::create_operation,
-        super::operations::cancel_operation,
+        super::poll::get_operation,
+        super::create::create_operation,
+        super::cancel::cancel_operation,
         super::events::operation_events,
         super::health::live,
         super::health::ready,

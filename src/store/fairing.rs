@@ -2,7 +2,7 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
 use rocket_db_pools::Database;
 
-use super::{Db, PostgresDb, SqliteDb, Store};
+use super::{Backend, Db, PostgresDb, SqliteDb, Store};
 use crate::changes::Changes;
 
 /// Hands the pool of whichever database was attached to a managed [`Store`],
@@ -20,14 +20,12 @@ impl Fairing for StoreFairing {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let db = if let Some(db) = SqliteDb::fetch(&rocket) {
-            Db::Sqlite(db.pool().clone())
-        } else if let Some(db) = PostgresDb::fetch(&rocket) {
-            Db::Postgres(db.pool().clone())
-        } else {
-            // The database fairing has already said why it failed.
-            return Err(rocket);
+        let db = match Backend::of_rocket(&rocket) {
+            Backend::Sqlite => SqliteDb::fetch(&rocket).map(|db| Db::Sqlite(db.pool().clone())),
+            Backend::Postgres => PostgresDb::fetch(&rocket).map(|db| Db::Postgres(db.pool().clone())),
         };
+        // Without a pool, the database fairing has already said why.
+        let Some(db) = db else { return Err(rocket) };
         let changes = Changes::default();
         Ok(rocket.manage(Store::new(db, changes.clone())).manage(changes))
     }

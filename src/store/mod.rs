@@ -62,7 +62,7 @@ impl Backend {
         }
     }
 
-    fn of_rocket(rocket: &Rocket<Build>) -> Self {
+    pub(super) fn of_rocket(rocket: &Rocket<Build>) -> Self {
         let key = format!("databases.{DATABASE_NAME}.url");
         let url: String = rocket.figment().extract_inner(&key).unwrap_or_default();
         Self::of_url(&url)

@@ -1,0 +1,48 @@
+use rocket::serde::json::Json;
+use rocket::State;
+
+use super::openapi::ErrorBody;
+use super::operation_id::{parse_operation_id, OperationIdParam};
+use crate::domain::Operation;
+use crate::error::{ApiError, ApiResult};
+use crate::rate_limit::{Within, Writing};
+use crate::store::Store;
+use crate::telemetry::EventLog;
+use crate::workers::WorkerPool;
+
+/// Fails a pending or processing operation with `CANCELLED` and stops its
+/// handler if it runs here (elsewhere, at its next lease renewal).
+#[utoipa::path(
+    post,
+    path = "/api/v1/operations/{operation_id}/cancel",
+    tag = "operations",
+    params(("operation_id" = Uuid, Path, description = "The operation's id.")),
+    responses(
+        (status = 200, description = "Cancelled: failed with CANCELLED.", body = Operation),
+        (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "OPERATION_ALREADY_FINISHED", body = ErrorBody),
+        (status = 422, description = "INVALID_OPERATION_ID", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+)]
+#[rocket::post("/api/v1/operations/<operation_id>/cancel")]
+pub(super) async fn cancel_operation(
+    _limit: Within<Writing>,
+    operation_id: OperationIdParam,
+    store: &State<Store>,
+    workers: &State<WorkerPool>,
+    log: &State<EventLog>,
+) -> ApiResult<Json<Operation>> {
+    let id = parse_operation_id(operation_id)?;
+    if let Some(operation) = store.cancel(id).await? {
+        workers.stop_handler(id);
+        log.operation("operation.cancelled", id, &[]);
+        return Ok(Json(operation));
+    }
+    match store.find(id).await? {
+        Some(operation) => Err(ApiError::OperationAlreadyFinished(operation.status)),
+        None => Err(ApiError::OperationNotFound),
+    }
+}

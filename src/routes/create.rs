@@ -1,0 +1,146 @@
+use rocket::http::Header;
+use rocket::response::{self, Responder};
+use rocket::serde::json::{json, Json, Value};
+use rocket::serde::uuid::Uuid;
+use rocket::{Request, State};
+use sha2::{Digest, Sha256};
+
+use super::body::{IdempotencyKey, JsonBody};
+use super::openapi::{CreateOperation, ErrorBody};
+use crate::config::OperationsConfig;
+use crate::domain::Operation;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{InvalidInput, Registry};
+use crate::rate_limit::{Within, Writing};
+use crate::store::{Created, Idempotency, NewOperation, Store};
+use crate::telemetry::{EventLog, Metrics};
+use crate::workers::WorkerPool;
+
+/// Creates a pending operation and wakes a worker for it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/operations",
+    tag = "operations",
+    request_body(content = CreateOperation, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retries with the same key and request return the same operation."),
+    ),
+    responses(
+        (status = 202, description = "Created; poll the Location.", body = Operation, headers(
+            ("Location" = String), ("Retry-After" = u64), ("ETag" = String),
+        )),
+        (status = 400, description = "MALFORMED_JSON or INVALID_IDEMPOTENCY_KEY", body = ErrorBody),
+        (status = 409, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
+        (status = 422, description = "UNKNOWN_OPERATION_TYPE or INVALID_INPUT", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+)]
+#[rocket::post("/api/v1/operations", data = "<body>")]
+pub(super) async fn create_operation(
+    _limit: Within<Writing>,
+    body: Result<JsonBody, ApiError>,
+    idempotency_key: IdempotencyKey,
+    store: &State<Store>,
+    registry: &State<std::sync::Arc<Registry>>,
+    workers: &State<WorkerPool>,
+    config: &State<OperationsConfig>,
+    metrics: &State<Metrics>,
+    log: &State<EventLog>,
+) -> ApiResult<Accepted> {
+    let idempotency_key = idempotency_key.checked()?;
+    let (operation_type, input) = read_create_request(body?.0)?;
+    let handler = registry
+        .get(&operation_type)
+        .ok_or_else(|| ApiError::UnknownOperationType {
+            known: registry.operation_types().collect::<Vec<_>>().join(", "),
+            given: operation_type.clone(),
+        })?;
+    let input = handler.validate(&input)?;
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        request_hash: request_hash(&operation_type, &input),
+        key,
+    });
+    let new = NewOperation {
+        id: Uuid::new_v4(),
+        operation_type,
+        input,
+        idempotency,
+    };
+    match store.create(new).await? {
+        Created::New(operation) => {
+            metrics
+                .operations_created
+                .with_label_values(&[&operation.operation_type])
+                .inc();
+            let operation_type = ("operation_type", Value::from(operation.operation_type.as_str()));
+            log.operation("operation.created", operation.id, &[operation_type]);
+            workers.wake();
+            Ok(Accepted {
+                operation,
+                retry_after_secs: config.retry_after_secs,
+            })
+        }
+        Created::Existing(operation) => Ok(Accepted {
+            operation,
+            retry_after_secs: config.retry_after_secs,
+        }),
+        Created::KeyReused => Err(ApiError::IdempotencyKeyReused),
+    }
+}
+
+/// `{"operation_type": "...", "input": {...}}`; `input` may be left out
+/// (for types whose input fields are all optional).
+fn read_create_request(body: Value) -> ApiResult<(String, Value)> {
+    let Value::Object(mut fields) = body else {
+        return Err(InvalidInput::new("body", "must be a JSON object with operation_type and input").into());
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["operation_type", "input"].contains(&k.as_str()))
+    {
+        return Err(InvalidInput::new(unknown, "unknown field; expected operation_type and input").into());
+    }
+    let operation_type = match fields.remove("operation_type") {
+        Some(Value::String(name)) if !name.is_empty() => name,
+        Some(_) => return Err(InvalidInput::new("operation_type", "must be a non-empty string").into()),
+        None => return Err(InvalidInput::new("operation_type", "is required").into()),
+    };
+    let input = match fields.remove("input") {
+        None => json!({}),
+        Some(input @ Value::Object(_)) => input,
+        Some(_) => return Err(InvalidInput::new("input", "must be a JSON object").into()),
+    };
+    Ok((operation_type, input))
+}
+
+/// What makes two creations "the same request" for an idempotency key: the
+/// type and the input as validated, defaults included.
+fn request_hash(operation_type: &str, input: &Value) -> String {
+    let canonical = json!({"operation_type": operation_type, "input": input}).to_string();
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// 202 with the operation, where to poll it and how soon.
+pub(super) struct Accepted {
+    operation: Operation,
+    retry_after_secs: u64,
+}
+
+impl<'r> Responder<'r, 'static> for Accepted {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let location = format!("/api/v1/operations/{}", self.operation.id);
+        let etag = self.operation.representation().etag;
+        let mut response = Json(self.operation).respond_to(request)?;
+        response.set_status(rocket::http::Status::Accepted);
+        response.set_header(Header::new("Location", location));
+        response.set_header(Header::new("Retry-After", self.retry_after_secs.to_string()));
+        response.set_header(Header::new("ETag", etag));
+        Ok(response)
+    }
+}

@@ -1,0 +1,107 @@
+use std::time::Duration;
+
+use rocket::tokio;
+use rocket::tokio::time::{self, Instant};
+use rocket::{Shutdown, State};
+
+use super::conditional::{self, IfNoneMatch, Polled, PreferWait, WaitQuery};
+use super::openapi::ErrorBody;
+use super::operation_id::{parse_operation_id, OperationIdParam};
+use crate::config::OperationsConfig;
+use crate::domain::Operation;
+use crate::error::{ApiError, ApiResult};
+use crate::rate_limit::{Polling, Within};
+use crate::store::Store;
+use crate::telemetry::{Held, Metrics};
+
+/// The operation's current state, or 304 if the client's `If-None-Match`
+/// has it. With `?wait=N` (or `Prefer: wait=N`), held until it differs
+/// from the client's version (or from its state when the request came), is
+/// finished, or N seconds pass. Never writes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations/{operation_id}",
+    tag = "operations",
+    params(
+        ("operation_id" = Uuid, Path, description = "The operation's id (hyphenated, any case; also 32 hex digits, braced or urn:uuid:)."),
+        ("wait" = Option<f64>, Query, minimum = 0, description = "Long poll: hold the request up to this many seconds (at most max_wait_secs) until the operation differs from If-None-Match (or from its state on arrival) or is finished. Also accepted as `Prefer: wait=N` (answered with `Preference-Applied`)."),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client has; a match is answered with 304."),
+    ),
+    responses(
+        (status = 200, description = "The operation.", body = Operation, headers(
+            ("ETag" = String, description = "Strong; changes exactly when the body does."),
+            ("Cache-Control" = String, description = "no-cache"),
+            ("Retry-After" = u64, description = "Seconds until the next poll, while unfinished."),
+        )),
+        (status = 304, description = "The client's ETag is current.", headers(
+            ("ETag" = String), ("Cache-Control" = String), ("Retry-After" = u64),
+        )),
+        (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
+        (status = 422, description = "INVALID_OPERATION_ID or INVALID_WAIT", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+)]
+#[rocket::get("/api/v1/operations/<operation_id>")]
+pub(super) async fn get_operation(
+    _limit: Within<Polling>,
+    operation_id: OperationIdParam,
+    wait: WaitQuery,
+    prefer: PreferWait,
+    if_none_match: IfNoneMatch,
+    store: &State<Store>,
+    config: &State<OperationsConfig>,
+    metrics: &State<Metrics>,
+    shutdown: Shutdown,
+) -> ApiResult<Polled> {
+    let id = parse_operation_id(operation_id)?;
+    let max_wait = Duration::from_secs(config.max_wait_secs);
+    let wait = conditional::requested_wait(wait, prefer, max_wait)?;
+    let Some(wait) = wait else {
+        let operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+        return Ok(polled(&operation, &if_none_match, config, None));
+    };
+    // Subscribed before the first read, so no change falls in between.
+    let mut subscription = store.changes().subscribe(id);
+    let _waiting = Held::new(&metrics.long_poll_waiters);
+    let deadline = Instant::now() + wait.duration;
+    let mut operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+    let arrived_as = operation.representation().etag;
+    let unchanged = |etag: &str| match if_none_match.is_present() {
+        true => if_none_match.matches(etag),
+        false => etag == arrived_as,
+    };
+    let mut shutdown = shutdown;
+    loop {
+        let etag = operation.representation().etag;
+        if operation.status.is_finished() || !unchanged(&etag) {
+            break;
+        }
+        subscription.saw(&etag);
+        tokio::select! {
+            _ = subscription.changed() => {}
+            _ = time::sleep_until(deadline) => break,
+            _ = &mut shutdown => break,
+        }
+        operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+    }
+    let applied = wait.from_prefer.then_some(wait.duration);
+    Ok(polled(&operation, &if_none_match, config, applied))
+}
+
+fn polled(
+    operation: &Operation,
+    if_none_match: &IfNoneMatch,
+    config: &OperationsConfig,
+    preference_applied: Option<Duration>,
+) -> Polled {
+    let representation = operation.representation();
+    Polled {
+        not_modified: if_none_match.matches(&representation.etag),
+        representation,
+        finished: operation.status.is_finished(),
+        retry_after_secs: config.retry_after_secs,
+        preference_applied,
+    }
+}
