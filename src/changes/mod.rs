@@ -12,10 +12,33 @@ mod fairing;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use rocket::tokio::sync::watch;
+use rocket::tokio::sync::{watch, Mutex as AsyncMutex};
 use uuid::Uuid;
 
+use crate::domain::{Operation, Representation};
+use crate::store::{Store, StoreError};
+
 pub use fairing::Notifier;
+
+/// An operation as read once for all its waiters, with its body and ETag.
+#[derive(Debug)]
+pub struct Observed {
+    pub operation: Operation,
+    pub representation: Representation,
+}
+
+impl Observed {
+    pub fn new(operation: Operation) -> Arc<Self> {
+        let representation = operation.representation();
+        Arc::new(Observed {
+            operation,
+            representation,
+        })
+    }
+}
+
+/// The last read of a watched operation and the change it was made after.
+type SharedRead = Arc<AsyncMutex<Option<(u64, Option<Arc<Observed>>)>>>;
 
 /// The waiters of this process, by operation. Cheap to clone.
 #[derive(Clone, Default)]
@@ -29,24 +52,24 @@ struct Watched {
     /// The ETag last seen, by a waiter or a re-check, so that a re-check
     /// wakes waiters only for a real change.
     last_etag: Option<String>,
+    /// One read per change for all the waiters it wakes.
+    shared_read: SharedRead,
 }
 
 impl Changes {
     /// Starts watching `id`; changes published from now on reach the
     /// subscription.
     pub fn subscribe(&self, id: Uuid) -> Subscription {
-        let receiver = self
-            .watched()
-            .entry(id)
-            .or_insert_with(|| Watched {
-                version: watch::Sender::new(0),
-                last_etag: None,
-            })
-            .version
-            .subscribe();
+        let mut watched = self.watched();
+        let entry = watched.entry(id).or_insert_with(|| Watched {
+            version: watch::Sender::new(0),
+            last_etag: None,
+            shared_read: SharedRead::default(),
+        });
         Subscription {
             id,
-            receiver,
+            receiver: entry.version.subscribe(),
+            shared_read: entry.shared_read.clone(),
             changes: self.clone(),
         }
     }
@@ -101,6 +124,7 @@ impl Changes {
 pub struct Subscription {
     id: Uuid,
     receiver: watch::Receiver<u64>,
+    shared_read: SharedRead,
     changes: Changes,
 }
 
@@ -110,6 +134,23 @@ impl Subscription {
         if let Some(entry) = self.changes.watched().get_mut(&self.id) {
             entry.last_etag = Some(etag.to_owned());
         }
+    }
+
+    /// The operation as it is since the last change this subscription saw:
+    /// the first waiter to ask reads it, the others of the same change get
+    /// that read. `None` once it is gone.
+    pub async fn read(&mut self, store: &Store) -> Result<Option<Arc<Observed>>, StoreError> {
+        let seen = *self.receiver.borrow_and_update();
+        let mut shared = self.shared_read.lock().await;
+        if let Some((read_after, observed)) = &*shared {
+            if *read_after >= seen {
+                return Ok(observed.clone());
+            }
+        }
+        // Started after change `seen` was published, so it reflects it.
+        let observed = store.find(self.id).await?.map(Observed::new);
+        *shared = Some((seen, observed.clone()));
+        Ok(observed)
     }
 
     /// Resolves at the next change published after the last one seen.

@@ -8,6 +8,7 @@ use rocket::{tokio, Shutdown, State};
 use super::conditional::LastEventId;
 use super::openapi::{ErrorBody, ServerSentEvent};
 use super::operation_id::{parse_operation_id, OperationIdParam};
+use crate::changes::Observed;
 use crate::config::OperationsConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Polling, Within};
@@ -74,22 +75,24 @@ pub(super) async fn operation_events(
     let stream = EventStream! {
         let _slot = (slot, open);
         let mut last_sent = last_event_id.0;
-        let mut current = Some(first);
-        while let Some(operation) = current.take() {
-            let representation = operation.representation();
+        let mut current = Some(Observed::new(first));
+        while let Some(observed) = current.take() {
+            let representation = &observed.representation;
             subscription.saw(&representation.etag);
             if last_sent.as_deref() != Some(representation.etag.as_str()) {
                 last_sent = Some(representation.etag.clone());
-                yield Event::data(representation.body).event("operation").id(representation.etag);
+                yield Event::data(representation.body.clone())
+                    .event("operation")
+                    .id(representation.etag.clone());
             }
-            if operation.status.is_finished() {
+            if observed.operation.status.is_finished() {
                 break;
             }
             tokio::select! {
                 _ = subscription.changed() => {}
                 _ = &mut shutdown => break,
             }
-            current = match store.find(id).await {
+            current = match subscription.read(&store).await {
                 Ok(found) => found,
                 Err(e) => {
                     log.operation("event_stream.error", id, &[("error", e.to_string().into())]);

@@ -7,6 +7,7 @@ use rocket::{Shutdown, State};
 use super::conditional::{self, IfNoneMatch, Polled, PreferWait, WaitQuery};
 use super::openapi::ErrorBody;
 use super::operation_id::{parse_operation_id, OperationIdParam};
+use crate::changes::Observed;
 use crate::config::OperationsConfig;
 use crate::domain::Operation;
 use crate::error::{ApiError, ApiResult};
@@ -60,47 +61,51 @@ pub(super) async fn get_operation(
     let wait = conditional::requested_wait(wait, prefer, max_wait)?;
     let Some(wait) = wait else {
         let operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
-        return Ok(polled(&operation, &if_none_match, config, None));
+        return Ok(polled(&Observed::new(operation), &if_none_match, config, None));
     };
     // Subscribed before the first read, so no change falls in between.
     let mut subscription = store.changes().subscribe(id);
     let _waiting = Held::new(&metrics.long_poll_waiters);
     let deadline = Instant::now() + wait.duration;
-    let mut operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
-    let arrived_as = operation.representation().etag;
+    let found = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+    let mut observed = Observed::new(found);
+    let arrived_as = observed.representation.etag.clone();
     let unchanged = |etag: &str| match if_none_match.is_present() {
         true => if_none_match.matches(etag),
         false => etag == arrived_as,
     };
     let mut shutdown = shutdown;
     loop {
-        let etag = operation.representation().etag;
-        if operation.status.is_finished() || !unchanged(&etag) {
+        let etag = &observed.representation.etag;
+        if observed.operation.status.is_finished() || !unchanged(etag) {
             break;
         }
-        subscription.saw(&etag);
+        subscription.saw(etag);
         tokio::select! {
             _ = subscription.changed() => {}
             _ = time::sleep_until(deadline) => break,
             _ = &mut shutdown => break,
         }
-        operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+        observed = subscription
+            .read(store)
+            .await?
+            .ok_or(ApiError::OperationNotFound)?;
     }
     let applied = wait.from_prefer.then_some(wait.duration);
-    Ok(polled(&operation, &if_none_match, config, applied))
+    Ok(polled(&observed, &if_none_match, config, applied))
 }
 
 fn polled(
-    operation: &Operation,
+    observed: &Observed,
     if_none_match: &IfNoneMatch,
     config: &OperationsConfig,
     preference_applied: Option<Duration>,
 ) -> Polled {
-    let representation = operation.representation();
+    let representation = observed.representation.clone();
     Polled {
         not_modified: if_none_match.matches(&representation.etag),
         representation,
-        finished: operation.status.is_finished(),
+        finished: observed.operation.status.is_finished(),
         retry_after_secs: config.retry_after_secs,
         preference_applied,
     }
