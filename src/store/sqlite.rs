@@ -1,5 +1,10 @@
 //! The store on SQLite. Times are RFC 3339 text in UTC with milliseconds,
 //! the form `strftime` writes below, so they compare as strings.
+//!
+//! Writes with `RETURNING` are read with `fetch_all`: SQLite commits such
+//! a statement only once it has run to its end, which `fetch_optional`
+//! leaves for later (sqlx issue 2099), keeping the write invisible to
+//! other connections and the write lock held meanwhile.
 
 use std::time::Duration;
 
@@ -92,8 +97,9 @@ pub async fn insert(pool: &SqlitePool, new: &NewOperation) -> Result<Option<Oper
         .bind(new.input.to_string())
         .bind(key.map(|k| &k.key))
         .bind(key.map(|k| &k.request_hash))
-        .fetch_optional(pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .pop();
     row.map(Operation::try_from).transpose()
 }
 
@@ -129,8 +135,9 @@ pub async fn claim(pool: &SqlitePool, worker: &str, lease: Duration) -> Result<O
     let row: Option<ClaimRow> = sqlx::query_as(&sql)
         .bind(worker)
         .bind(lease.as_secs_f64())
-        .fetch_optional(pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .pop();
     let Some(row) = row else { return Ok(None) };
     let input = serde_json::from_str(&row.input)
         .map_err(|_| StoreError::Internal(format!("operation {}: unreadable input", row.operation.id)))?;
@@ -224,8 +231,9 @@ pub async fn cancel(pool: &SqlitePool, id: Uuid) -> Result<Option<Operation>, St
         .bind(text(id))
         .bind(ErrorCode::Cancelled.as_str())
         .bind(CANCELLED_MESSAGE)
-        .fetch_optional(pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .pop();
     row.map(Operation::try_from).transpose()
 }
 

@@ -222,6 +222,25 @@ impl OtherProgram {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// The status column of `id`, as this connection sees it now.
+    pub async fn status_of(&mut self, id: Uuid) -> Option<String> {
+        match self {
+            OtherProgram::Sqlite(c) => {
+                sqlx::query_scalar("SELECT status FROM operations WHERE id = ?1")
+                    .bind(id.to_string())
+                    .fetch_optional(c)
+                    .await
+            }
+            OtherProgram::Postgres(c) => {
+                sqlx::query_scalar("SELECT status FROM operations WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(c.as_mut())
+                    .await
+            }
+        }
+        .expect("read an operation's status")
+    }
+
     pub async fn set_status(&mut self, id: Uuid, status: &str, result: Option<Value>) {
         let result = result.map(|value| value.to_string());
         match self {

@@ -17,6 +17,7 @@ on_both_backends!(
     a_finished_operation_never_changes_again,
     a_renewed_lease_does_not_move_updated_at,
     a_processing_row_another_program_left_without_a_lease_is_taken_back,
+    every_write_is_committed_by_the_time_it_returns,
 );
 
 const LONG: Duration = Duration::from_secs(30);
@@ -147,4 +148,34 @@ async fn a_processing_row_another_program_left_without_a_lease_is_taken_back(bac
     app.drain().await;
 
     assert_eq!(app.poll(id).await["status"], "completed");
+}
+
+async fn every_write_is_committed_by_the_time_it_returns(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut other = app.db.connect().await;
+
+    for _ in 0..20 {
+        let created = app.create("echo", json!({})).await;
+        assert_eq!(
+            other.status_of(created).await.as_deref(),
+            Some("pending"),
+            "created"
+        );
+        let claimed = app.store().claim("worker", LONG).await.unwrap().unwrap();
+        assert_eq!(
+            other.status_of(claimed.token.id).await.as_deref(),
+            Some("processing"),
+            "claimed"
+        );
+        let cancelled = app.create("echo", json!({})).await;
+        app.store().cancel(cancelled).await.unwrap().unwrap();
+        assert_eq!(
+            other.status_of(cancelled).await.as_deref(),
+            Some("failed"),
+            "cancelled"
+        );
+        assert!(app.store().complete(&claimed.token, &json!(1)).await.unwrap());
+    }
 }
