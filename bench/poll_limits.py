@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""Helpers of bench/poll_limits.sh (Python 3.11 standard library only).
+
+Subcommands:
+  seed      insert N completed operations by SQL (SQLite: one recursive-CTE
+            INSERT through the sqlite3 CLI, or Python's sqlite3 module when
+            the CLI is missing; PostgreSQL: INSERT ... SELECT
+            gen_random_uuid() ... FROM generate_series through psql), then
+            write every id of the table, shuffled, as "<id>\\t-" lines (the
+            format of bench/poll.lua)
+  ids       write ids that do not exist: random v4 UUIDs (404) or
+            malformed ones, not-a-uuid-<n> (422)
+  etags     GET each id once and write "<id>\\t<etag>" lines (for 304 runs)
+  mem       record the server's VmRSS / VmHWM / threads
+  hold      open N keep-alive connections, one GET on each, and hold them
+            idle; record the server's memory meanwhile
+  report    print the Markdown tables of a results directory
+
+Shared helpers (realistic results, /proc probes, machine facts, quiet,
+audit, ready) come from bench/cheap_polling.py. Loopback only.
+"""
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cheap_polling import machine_facts, mib, proc_status, realistic_result, server_sockets  # noqa: E402
+
+# --------------------------------------------------------------------------
+# seed
+
+
+def result_sql(n_expr):
+    """A SQL expression (SQLite and PostgreSQL alike) of the JSON text of
+    cheap_polling.realistic_result(n): its fields depend on n % 6 only, but
+    for "seq", which is last."""
+    marker = 987654321
+    whens = []
+    for k in range(6):
+        text = json.dumps(dict(realistic_result(k), seq=marker), separators=(",", ":"))
+        prefix, suffix = text.split(str(marker))
+        assert suffix == "}", suffix
+        whens.append(f"WHEN {k} THEN '{prefix.replace(chr(39), chr(39) * 2)}'")
+    return f"(CASE ({n_expr}) % 6 {' '.join(whens)} END || ({n_expr}) || '}}')"
+
+
+def sqlite_seed_sql(start, count):
+    # A v4 UUID from 16 random bytes: version nibble 4, variant 8-b.
+    return f"""
+BEGIN;
+WITH RECURSIVE seq(n) AS (
+    SELECT {start} UNION ALL SELECT n + 1 FROM seq WHERE n < {start + count - 1}
+), r(n, h) AS (
+    SELECT n, lower(hex(randomblob(16))) FROM seq
+)
+INSERT INTO operations (id, operation_type, status, result, input, attempts)
+SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-'
+       || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(h, 18, 3) || '-' || substr(h, 21, 12),
+       'question_generation', 'completed', {result_sql('n')}, '{{"role":"Backend developer"}}', 1
+FROM r;
+COMMIT;
+"""
+
+
+def pg_seed_sql(start, count):
+    # The notify trigger is skipped (session_replication_role = replica): no
+    # server is running while seeding, and 1,000,000 notifications would
+    # only fill the queue.
+    return f"""
+SET session_replication_role = replica;
+BEGIN;
+INSERT INTO operations (id, operation_type, status, result, input, attempts)
+SELECT gen_random_uuid(), 'question_generation', 'completed', {result_sql('n')}::jsonb,
+       '{{"role":"Backend developer"}}'::jsonb, 1
+FROM generate_series({start}, {start + count - 1}) AS n;
+COMMIT;
+VACUUM ANALYZE operations;
+"""
+
+
+def psql(db, *args, input_text=None):
+    return subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qAt", *args],
+        input=input_text, capture_output=True, text=True, timeout=600, check=True,
+    ).stdout
+
+
+def cmd_seed(args):
+    started = time.time()
+    if args.sqlite_db:
+        sql = sqlite_seed_sql(args.start, args.count)
+        if shutil.which("sqlite3"):
+            tool = "sqlite3 CLI"
+            subprocess.run(["sqlite3", "-bail", args.sqlite_db], input=sql, text=True, check=True, timeout=600)
+            out = subprocess.run(["sqlite3", args.sqlite_db, "SELECT id FROM operations"],
+                                 capture_output=True, text=True, check=True, timeout=600).stdout
+        else:
+            tool = "python sqlite3"
+            con = sqlite3.connect(args.sqlite_db, isolation_level=None)
+            con.executescript(sql)
+            out = "\n".join(r[0] for r in con.execute("SELECT id FROM operations"))
+            con.close()
+    else:
+        tool = "psql"
+        psql(args.pg_db, input_text=pg_seed_sql(args.start, args.count))
+        out = psql(args.pg_db, "-c", "SELECT id FROM operations")
+    ids = out.split()
+    seeded_s = time.time() - started
+    bad = [i for i in ids[:1000] if str(uuid.UUID(i)) != i]
+    if bad:
+        raise SystemExit(f"ids not in lowercase hyphenated form: {bad[:3]}")
+    random.shuffle(ids)
+    with open(args.out, "w") as f:
+        f.writelines(f"{i}\t-\n" for i in ids)
+    info = {"inserted": args.count, "rows": len(ids), "seed_s": round(seeded_s, 1), "tool": tool}
+    with open(args.json, "w") as f:
+        json.dump(info, f)
+    print(f"seeded {args.count:,} operations by SQL ({tool}) in {seeded_s:.1f}s; table has {len(ids):,} rows",
+          file=sys.stderr)
+
+
+# --------------------------------------------------------------------------
+# ids / etags
+
+
+def cmd_ids(args):
+    with open(args.out, "w") as f:
+        for n in range(args.count):
+            op = str(uuid.uuid4()) if args.kind == "random" else f"not-a-uuid-{n}"
+            f.write(f"{op}\t-\n")
+
+
+def cmd_etags(args):
+    with open(args.ids) as f:
+        ids = [line.split("\t")[0] for line in f if line.strip()]
+    out = [None] * len(ids)
+    sizes = []
+    errors = []
+
+    def work(part):
+        conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
+        local_sizes = []
+        for i in part:
+            for attempt in range(3):
+                try:
+                    conn.request("GET", f"/api/v1/operations/{ids[i]}")
+                    r = conn.getresponse()
+                    body = r.read()
+                    break
+                except (OSError, http.client.HTTPException):
+                    conn.close()  # the server closed an idle connection: reconnect
+                    conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
+                    if attempt == 2:
+                        raise
+            etag = r.getheader("etag")
+            if r.status != 200 or not etag:
+                errors.append(f"{ids[i]}: status {r.status}, etag {etag!r}")
+                return
+            out[i] = etag
+            local_sizes.append(len(body))
+        sizes.extend(local_sizes)
+
+    started = time.time()
+    threads = [threading.Thread(target=work, args=(range(k, len(ids), args.threads),)) for k in range(args.threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors or any(e is None for e in out):
+        raise SystemExit(f"ETag fetch failed: {errors[:3]}")
+    with open(args.out, "w") as f:
+        f.writelines(f"{i}\t{e}\n" for i, e in zip(ids, out))
+    with open(args.json, "w") as f:
+        json.dump({"ids": len(ids), "body_bytes_min": min(sizes), "body_bytes_max": max(sizes),
+                   "fetch_s": round(time.time() - started, 1)}, f)
+    print(f"{len(ids):,} ETags in {time.time() - started:.1f}s; 200 bodies {min(sizes)}-{max(sizes)} bytes",
+          file=sys.stderr)
+
+
+# --------------------------------------------------------------------------
+# mem / hold
+
+
+def snapshot(pid):
+    s = proc_status(pid)
+    return {"rss_kb": s["VmRSS"], "hwm_kb": s["VmHWM"], "threads": s["Threads"], "sockets": server_sockets(pid)}
+
+
+def cmd_mem(args):
+    time.sleep(args.settle)
+    snap = snapshot(args.pid)
+    with open(args.out, "w") as f:
+        json.dump(snap, f)
+    print(f"server memory ({os.path.basename(args.out)}): RSS {mib(snap['rss_kb'])} MiB, "
+          f"HWM {mib(snap['hwm_kb'])} MiB", file=sys.stderr)
+
+
+async def hold(args):
+    with open(args.ids) as f:
+        ids = [line.split("\t")[0] for line in f if line.strip()]
+    before = snapshot(args.pid)
+    sem = asyncio.Semaphore(args.concurrency)
+    conns = []
+    failures = []
+
+    async def open_one(n):
+        async with sem:
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", args.port), 10)
+                path = f"/api/v1/operations/{ids[n % len(ids)]}"
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await asyncio.wait_for(reader.readexactly(length), 10)
+                if status != 200:
+                    failures.append(f"status {status}")
+                conns.append((reader, writer))
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
+                failures.append(repr(e))
+
+    started = time.time()
+    await asyncio.gather(*(open_one(n) for n in range(args.conns)))
+    connect_s = time.time() - started
+    await asyncio.sleep(args.settle)
+    held = snapshot(args.pid)
+    held_at_s = time.time() - started
+    await asyncio.sleep(max(0.0, args.hold - args.settle))
+    still_open = sum(1 for r, _ in conns if not r.at_eof())
+    for _, w in conns:
+        w.close()
+    result = {
+        "conns": args.conns, "answered": len(conns), "failures": len(failures),
+        "first_failure": failures[0] if failures else None,
+        "connect_s": round(connect_s, 2), "measured_after_s": round(held_at_s, 2),
+        "open_at_end": still_open, "before": before, "held": held,
+    }
+    with open(args.out, "w") as f:
+        json.dump(result, f)
+    print(f"{len(conns):,} connections answered in {connect_s:.1f}s ({len(failures)} failures); "
+          f"server sockets {held['sockets']:,}, RSS {mib(before['rss_kb'])} -> {mib(held['rss_kb'])} MiB, "
+          f"HWM {mib(held['hwm_kb'])} MiB", file=sys.stderr)
+
+
+def cmd_hold(args):
+    asyncio.run(hold(args))
+
+
+# --------------------------------------------------------------------------
+# report
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+FLOORS = {  # ratio of requests/s to the hyper baseline's
+    ("found", "sqlite"): 0.35, ("found", "postgres"): 0.30, ("404", None): 0.10, ("422", None): 0.45,
+}
+
+
+def cmd_report(args):
+    R = args.results
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    base = load(f"{R}/baseline-wrk.json")
+    base_lua, base_end = load(f"{R}/baseline-lua.json"), load(f"{R}/baseline-end.json")
+    facts = machine_facts()
+    problems = []
+    out = [f"Command: `{args.command}`  ",
+           f"Machine: {facts['nproc']} cores ({facts['cpu']}), {facts['memory']} RAM, {facts['os']}, "
+           f"kernel {facts['kernel']}; {facts['wrk']}, Python {facts['python']}  ",
+           f"Date: {facts['date']}  ",
+           "Server (and baseline) pinned to core 0, wrk and the Python client to core 1; "
+           "every run `wrk -t1 -c32 -d10s --latency`, keep-alive.", ""]
+
+    def ms(us):
+        return f"{us / 1000:.2f} ms"
+
+    def cpu(key):
+        a = load(f"{R}/{key}-audit.json")
+        if not a:
+            return "—"
+        pg = f" / {a['postgres_cpu_s']}" if a.get("postgres_cpu_s") is not None else ""
+        return f"{a['server_cpu_s']} / {a['client_cpu_s']}{pg} in {a['window_s']:.0f} s"
+
+    def wrk_row(label, d, key, ratio_to=None, ratio_label=""):
+        if d is None:
+            return f"| {label} | — | — | — | — | not run | — |"
+        rb = f"{d['rps'] / base['rps']:.3f}" if base else "—"
+        other = f"{d['rps'] / ratio_to['rps']:.3f} {ratio_label}" if ratio_to else ""
+        return (f"| {label} | {d['rps']:,.0f} | {ms(d['p50_us'])} | {ms(d['p99_us'])} | {rb} | {other} "
+                f"| {cpu(key)} |")
+
+    def verdict(ok):
+        return "**met**" if ok else "**missed**"
+
+    def check_wrk(name, key, d, expected):
+        if d is None:
+            problems.append(f"{name} {key}: no result (the run failed; see the script's output)")
+            return
+        # wrk counts every answer >= 400 as a "status" error: expected for 404/422.
+        socket_errors = sum(v for k, v in d["errors"].items() if k != "status" or expected < 400)
+        if d["unexpected_status"] or socket_errors:
+            problems.append(f"{name} {key}: {d['unexpected_status']:,} answers not {expected} "
+                            f"(first {d['first_unexpected_status']}), socket errors {d['errors']}")
+        a = load(f"{R}/{key}-audit.json")
+        if a and a["other_cpu_s"] > 0.1 * a["window_s"]:
+            problems.append(f"{name} {key}: other processes used {a['other_cpu_s']} core-s during the "
+                            f"{a['window_s']} s run; the figures may be disturbed")
+
+    check_wrk("baseline", "baseline-wrk", base, 200)
+    check_wrk("baseline", "baseline-lua", base_lua, 200)
+    check_wrk("baseline", "baseline-end", base_end, 200)
+    for b in ("sqlite", "postgres"):
+        if not os.path.exists(f"{R}/{b}-started"):
+            continue
+        n = names[b]
+        found, big = load(f"{R}/{b}-found.json"), load(f"{R}/{b}-found1m.json")
+        nf, bad, nm = load(f"{R}/{b}-404.json"), load(f"{R}/{b}-422.json"), load(f"{R}/{b}-304.json")
+        seed, seed1m, etags = load(f"{R}/{b}-seed.json"), load(f"{R}/{b}-seed1m.json"), load(f"{R}/{b}-etags.json")
+        idle, after, held = load(f"{R}/{b}-mem-idle.json"), load(f"{R}/{b}-mem-after-found.json"), load(f"{R}/{b}-hold.json")
+        after1m = load(f"{R}/{b}-mem-after-found1m.json")
+        rows1m = seed1m["rows"] if seed1m else None
+        rows = seed["rows"] if seed else None
+        for key, d, exp in ((f"{b}-found", found, 200), (f"{b}-found1m", big, 200), (f"{b}-404", nf, 404),
+                            (f"{b}-422", bad, 422), (f"{b}-304", nm, 304)):
+            check_wrk(n, key, d, exp)
+        out.append(f"### {n}")
+        out.append("")
+        out.append("| scenario | requests/s | p50 | p99 | ratio to the hyper baseline | other ratio "
+                   "| CPU server / wrk" + (" / PostgreSQL" if b == "postgres" else "") + " (core-s) |")
+        out.append("|---|---|---|---|---|---|---|")
+        out.append(wrk_row("0. hyper baseline (fixed ~350-byte JSON; one static request, no Lua)", base,
+                           "baseline-wrk"))
+        out.append(wrk_row("0b. hyper baseline through poll.lua (the Lua client's own limit)", base_lua,
+                           "baseline-lua", base, "to 0."))
+        out.append(wrk_row("0c. hyper baseline again, at the end of the run", base_end, "baseline-end", base, "to 0."))
+        out.append(wrk_row(f"1. poll, found ({rows:,} rows)" if rows else "1. poll, found", found, f"{b}-found"))
+        out.append(wrk_row(f"2. poll, found ({rows1m:,} rows)" if rows1m else "2. poll, found (1,000,000 rows)",
+                           big, f"{b}-found1m", found, "to 1."))
+        out.append(wrk_row("3a. not found (random UUIDs) → 404", nf, f"{b}-404", found, "to 1."))
+        out.append(wrk_row("3b. malformed (`not-a-uuid-<n>`) → 422", bad, f"{b}-422", found, "to 1."))
+        out.append(wrk_row("4. If-None-Match → 304", nm, f"{b}-304", found, "to 1."))
+        out.append("")
+        out.append("| memory (server) | VmRSS | VmHWM |")
+        out.append("|---|---|---|")
+        for label, m in (("5a. idle, after start", idle),
+                         ("5b. after scenario 1", after),
+                         ("5c. holding idle keep-alive connections", held["held"] if held else None),
+                         (f"after scenario 2 (a fresh server on {rows1m or 0:,} rows)", after1m)):
+            out.append(f"| {label} | {mib(m['rss_kb']) + ' MiB' if m else '—'} | "
+                       f"{mib(m['hwm_kb']) + ' MiB' if m else '—'} |")
+        out.append("")
+        if held:
+            out.append(f"5c: {held['answered']:,} of {held['conns']:,} connections opened and answered a GET in "
+                       f"{held['connect_s']} s ({held['failures']} failures); measured {held['measured_after_s']} s "
+                       f"after the first connect, when the server held {held['held']['sockets']:,} sockets; "
+                       f"{held['open_at_end']:,} still open when released. Before connecting: RSS "
+                       f"{mib(held['before']['rss_kb'])} MiB.  ")
+            if held["answered"] < held["conns"]:
+                problems.append(f"{n} hold: only {held['answered']:,} of {held['conns']:,} connections answered "
+                                f"(first failure: {held['first_failure']})")
+        if etags:
+            out.append(f"200 bodies {etags['body_bytes_min']}–{etags['body_bytes_max']} B. ")
+        if seed:
+            out.append(f"Seeded by SQL ({seed['tool']}): {seed['inserted']:,} rows in {seed['seed_s']} s"
+                       + (f", then {seed1m['inserted']:,} more in {seed1m['seed_s']} s." if seed1m else "."))
+        out.append("")
+        # The floors.
+        checks = []
+
+        def floor(label, ok_value, text):
+            if ok_value is None:
+                checks.append(f"| {label} | — | not measured |")
+            else:
+                checks.append(f"| {label} | {text} | {verdict(ok_value)} |")
+
+        fl = FLOORS[("found", b)]
+        floor(f"poll found ≥ {fl} × baseline", found and base and found["rps"] / base["rps"] >= fl,
+              f"{found['rps'] / base['rps']:.3f}" if found and base else "")
+        floor("404 ≥ 0.10 × baseline", nf and base and nf["rps"] / base["rps"] >= 0.10,
+              f"{nf['rps'] / base['rps']:.3f}" if nf and base else "")
+        floor("422 ≥ 0.45 × baseline", bad and base and bad["rps"] / base["rps"] >= 0.45,
+              f"{bad['rps'] / base['rps']:.3f}" if bad and base else "")
+        floor("304 no slower than a found poll (requests/s)", nm and found and nm["rps"] >= found["rps"],
+              f"{nm['rps'] / found['rps']:.3f} × found" if nm and found else "")
+        floor(f"{rows1m or 0:,} rows within 10 % of {rows or 0:,} (requests/s)", big and found and big["rps"] >= 0.9 * found["rps"],
+              f"{big['rps'] / found['rps']:.3f} × scenario 1" if big and found else "")
+        floor("RSS < 128 MiB under scenario 1 (VmHWM after it)", after and after["hwm_kb"] < 128 * 1024,
+              f"{mib(after['hwm_kb'])} MiB" if after else "")
+        floor("RSS < 32 MiB idle", idle and idle["rss_kb"] < 32 * 1024,
+              f"{mib(idle['rss_kb'])} MiB" if idle else "")
+        out.append("| floor | measured | |")
+        out.append("|---|---|---|")
+        out.extend(c.replace("| False |", "| **missed** |") for c in checks)
+        out.append("")
+    if problems:
+        out.append("Problems:")
+        out.extend(f"- {p}" for p in problems)
+    else:
+        out.append("No problems: every wrk answer had the expected status, no run was disturbed by other load.")
+    text = "\n".join(out)
+    print(text)
+    if args.save:
+        with open(args.save, "w") as f:
+            f.write(text + "\n")
+    if problems:
+        sys.exit(3)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("seed")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--sqlite-db")
+    g.add_argument("--pg-db")
+    s.add_argument("--start", type=int, default=0)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--out", required=True, help="ids file")
+    s.add_argument("--json", required=True)
+    s.set_defaults(fn=cmd_seed)
+
+    s = sub.add_parser("ids")
+    s.add_argument("--kind", choices=["random", "malformed"], required=True)
+    s.add_argument("--count", type=int, default=100000)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_ids)
+
+    s = sub.add_parser("etags")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--ids", required=True)
+    s.add_argument("--threads", type=int, default=4)
+    s.add_argument("--out", required=True)
+    s.add_argument("--json", required=True)
+    s.set_defaults(fn=cmd_etags)
+
+    s = sub.add_parser("mem")
+    s.add_argument("--pid", type=int, required=True)
+    s.add_argument("--settle", type=float, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_mem)
+
+    s = sub.add_parser("hold")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--pid", type=int, required=True)
+    s.add_argument("--ids", required=True)
+    s.add_argument("--conns", type=int, default=10000)
+    s.add_argument("--concurrency", type=int, default=256)
+    s.add_argument("--settle", type=float, default=1.0)
+    s.add_argument("--hold", type=float, default=3.0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_hold)
+
+    s = sub.add_parser("report")
+    s.add_argument("--results", required=True)
+    s.add_argument("--command", required=True)
+    s.add_argument("--save")
+    s.set_defaults(fn=cmd_report)
+
+    args = p.parse_args()
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()
