@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::tokio;
@@ -9,7 +10,7 @@ use super::openapi::ErrorBody;
 use super::operation_id::{parse_operation_id, OperationIdParam};
 use crate::changes::Observed;
 use crate::config::OperationsConfig;
-use crate::domain::Operation;
+use crate::domain::{Operation, Representation};
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Polling, Within};
 use crate::store::Store;
@@ -61,7 +62,14 @@ pub(super) async fn get_operation(
     let wait = conditional::requested_wait(wait, prefer, max_wait)?;
     let Some(wait) = wait else {
         let operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
-        return Ok(polled(&Observed::new(operation), &if_none_match, config, None));
+        let finished = operation.status.is_finished();
+        return Ok(polled(
+            operation.representation(),
+            finished,
+            &if_none_match,
+            config,
+            None,
+        ));
     };
     // Subscribed before the first read, so no change falls in between.
     let mut subscription = store.changes().subscribe(id);
@@ -92,20 +100,25 @@ pub(super) async fn get_operation(
             .ok_or(ApiError::OperationNotFound)?;
     }
     let applied = wait.from_prefer.then_some(wait.duration);
-    Ok(polled(&observed, &if_none_match, config, applied))
+    let finished = observed.operation.status.is_finished();
+    // The last waiter of a change owns the read; the others copy its body.
+    let representation = Arc::try_unwrap(observed)
+        .map(|observed| observed.representation)
+        .unwrap_or_else(|shared| shared.representation.clone());
+    Ok(polled(representation, finished, &if_none_match, config, applied))
 }
 
 fn polled(
-    observed: &Observed,
+    representation: Representation,
+    finished: bool,
     if_none_match: &IfNoneMatch,
     config: &OperationsConfig,
     preference_applied: Option<Duration>,
 ) -> Polled {
-    let representation = observed.representation.clone();
     Polled {
         not_modified: if_none_match.matches(&representation.etag),
         representation,
-        finished: observed.operation.status.is_finished(),
+        finished,
         retry_after_secs: config.retry_after_secs,
         preference_applied,
     }

@@ -119,6 +119,22 @@ pub struct Claimed {
     pub token: ClaimToken,
 }
 
+impl Claimed {
+    /// The claim of `worker` on `operation`, at the attempt the claim made.
+    fn new(operation: Operation, input: Value, worker: String) -> Self {
+        let token = ClaimToken {
+            id: operation.id,
+            worker,
+            attempt: operation.attempts,
+        };
+        Claimed {
+            operation,
+            input,
+            token,
+        }
+    }
+}
+
 /// Operations whose lease ran out, by what became of them.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ExpiredLeases {

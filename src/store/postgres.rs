@@ -114,16 +114,7 @@ pub async fn claim(pool: &PgPool, worker: &str, lease: Duration) -> Result<Optio
         .await?;
     let Some(row) = row else { return Ok(None) };
     let operation = Operation::try_from(row.operation)?;
-    let token = ClaimToken {
-        id: operation.id,
-        worker: row.claimed_by,
-        attempt: operation.attempts,
-    };
-    Ok(Some(Claimed {
-        operation,
-        input: row.input,
-        token,
-    }))
+    Ok(Some(Claimed::new(operation, row.input, row.claimed_by)))
 }
 
 /// Runs `UPDATE … SET {set}` if the claim still holds; `set` may use the

@@ -142,16 +142,7 @@ pub async fn claim(pool: &SqlitePool, worker: &str, lease: Duration) -> Result<O
     let input = serde_json::from_str(&row.input)
         .map_err(|_| StoreError::Internal(format!("operation {}: unreadable input", row.operation.id)))?;
     let operation = Operation::try_from(row.operation)?;
-    let token = ClaimToken {
-        id: operation.id,
-        worker: row.claimed_by,
-        attempt: operation.attempts,
-    };
-    Ok(Some(Claimed {
-        operation,
-        input,
-        token,
-    }))
+    Ok(Some(Claimed::new(operation, input, row.claimed_by)))
 }
 
 /// Runs `UPDATE … SET {set}` if the claim still holds; `set` may use the

@@ -28,6 +28,12 @@ impl EventLog {
         Self { format }
     }
 
+    /// Whether lines are written at all: callers on the request path check
+    /// it before building a line's fields.
+    pub fn is_on(&self) -> bool {
+        self.format != LogFormat::Off
+    }
+
     /// Writes `event` with its `fields` (values are strings or numbers).
     pub fn emit(&self, event: &str, fields: &[(&str, Value)]) {
         let line = match self.format {

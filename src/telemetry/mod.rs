@@ -72,23 +72,21 @@ impl Fairing for Telemetry {
         });
         response.set_header(Header::new(REQUEST_ID, started.request_id.clone()));
         let elapsed = started.at.elapsed();
-        let route = request
-            .route()
-            .map_or_else(|| "unmatched".to_owned(), |r| r.uri.path().to_string());
+        let route = request.route().map_or("unmatched", |r| r.uri.path());
         let method = request.method().as_str();
         let status = response.status().code;
         if let Some(metrics) = request.rocket().state::<Metrics>() {
             let status_label = status.to_string();
             metrics
                 .http_requests
-                .with_label_values(&[method, &route, &status_label])
+                .with_label_values(&[method, route, &status_label])
                 .inc();
             metrics
                 .http_request_duration
-                .with_label_values(&[method, &route])
+                .with_label_values(&[method, route])
                 .observe(elapsed.as_secs_f64());
         }
-        if let Some(log) = request.rocket().state::<EventLog>() {
+        if let Some(log) = request.rocket().state::<EventLog>().filter(|log| log.is_on()) {
             log.emit(
                 "request",
                 &[

@@ -12,6 +12,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 use longrun::store::Store;
+use longrun::telemetry::Metrics;
 use longrun::workers::WorkerPool;
 
 /// Where the tests find PostgreSQL: a server URL without a database name.
@@ -356,6 +357,36 @@ impl TestApp {
             ran += 1;
         }
         ran
+    }
+
+    /// Waits until the service holds at least `count` long polls, by its own
+    /// gauge.
+    pub async fn long_polls_held(&self, count: i64) {
+        let metrics = self
+            .client
+            .rocket()
+            .state::<Metrics>()
+            .expect("metrics are managed");
+        self.wait_until(|| metrics.long_poll_waiters.get() >= count, "long polls held")
+            .await;
+    }
+
+    /// Waits until every configured worker runs.
+    pub async fn workers_running(&self) {
+        self.wait_until(|| self.workers().is_healthy(), "workers running")
+            .await;
+    }
+
+    /// Checks `done` every 5 ms; panics after 5 s.
+    async fn wait_until(&self, done: impl Fn() -> bool, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not there after 5 s: {what}"
+            );
+            rocket::tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Polls until the operation is finished or `within` has passed.

@@ -122,6 +122,7 @@ async fn a_renewed_lease_does_not_move_updated_at(backend: Backend) {
     let id = app.create("echo", json!({})).await;
     let claimed = app.store().claim("worker", LONG).await.unwrap().unwrap();
     let before = app.poll(id).await;
+    // A clock step, so that a renewal that touched updated_at would show.
     rocket::tokio::time::sleep(Duration::from_millis(5)).await;
 
     assert!(app.store().renew(&claimed.token, LONG).await.unwrap());

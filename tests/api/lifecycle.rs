@@ -138,6 +138,7 @@ async fn operations_are_claimed_oldest_first(backend: Backend) {
     let mut ids = Vec::new();
     for n in 0..5 {
         ids.push(app.create("echo", json!({"result": n})).await);
+        // A clock step: SQLite's created_at has millisecond resolution.
         rocket::tokio::time::sleep(Duration::from_millis(3)).await;
     }
 
@@ -208,7 +209,7 @@ async fn background_workers_pick_up_a_new_operation_at_once(backend: Backend) {
     let Some(app) = TestApp::spawn_with(backend, configure).await else {
         return;
     };
-    rocket::tokio::time::sleep(Duration::from_millis(100)).await; // the workers are idle
+    app.workers_running().await;
 
     let started = Instant::now();
     let id = app.create("echo", json!({"result": "done"})).await;

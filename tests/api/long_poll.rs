@@ -80,7 +80,7 @@ async fn a_long_poll_hears_of_a_change_by_another_program_at_the_next_recheck(ba
     let etag = processing_etag(&app, id).await;
 
     let (response, ()) = rocket::tokio::join!(long_poll(&app, id, "10", Some(&etag)), async {
-        rocket::tokio::time::sleep(Duration::from_millis(300)).await;
+        app.long_polls_held(1).await;
         other.set_status(id, "completed", Some(json!("by hand"))).await;
     });
 
@@ -210,7 +210,7 @@ async fn waiting_requests_hold_no_database_connection(backend: Backend) {
     // Twenty waiters on a pool of two: plain polls still get through.
     let waiters = (0..20).map(|_| long_poll(&app, id, "2", Some(&etag)));
     let polls = async {
-        rocket::tokio::time::sleep(Duration::from_millis(200)).await;
+        app.long_polls_held(20).await;
         let started = Instant::now();
         for _ in 0..10 {
             assert_eq!(
