@@ -1043,15 +1043,22 @@ def cmd_report(args):
     out.append("|---|" + "---|" * len(backends))
     out.extend(rows)
     out.append("")
+    finish_report(out, problems, args.save,
+                  "No problems: every wrk answer had the expected status, every waiter got the completed state.")
+
+
+def finish_report(out, problems, save, no_problems):
+    """Ends a report with its problems (or `no_problems`), prints it, saves
+    it to `save` if given, and exits 3 when there were problems."""
     if problems:
         out.append("Problems:")
         out.extend(f"- {p}" for p in problems)
     else:
-        out.append("No problems: every wrk answer had the expected status, every waiter got the completed state.")
+        out.append(no_problems)
     text = "\n".join(out)
     print(text)
-    if args.save:
-        with open(args.save, "w") as f:
+    if save:
+        with open(save, "w") as f:
             f.write(text + "\n")
     if problems:
         sys.exit(3)

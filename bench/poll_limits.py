@@ -36,7 +36,9 @@ import uuid
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cheap_polling import machine_facts, mib, proc_status, realistic_result, server_sockets  # noqa: E402
+from cheap_polling import (  # noqa: E402
+    finish_report, machine_facts, mib, proc_status, realistic_result, server_sockets,
+)
 
 # --------------------------------------------------------------------------
 # seed
@@ -413,18 +415,8 @@ def cmd_report(args):
         out.append("|---|---|---|")
         out.extend(c.replace("| False |", "| **missed** |") for c in checks)
         out.append("")
-    if problems:
-        out.append("Problems:")
-        out.extend(f"- {p}" for p in problems)
-    else:
-        out.append("No problems: every wrk answer had the expected status, no run was disturbed by other load.")
-    text = "\n".join(out)
-    print(text)
-    if args.save:
-        with open(args.save, "w") as f:
-            f.write(text + "\n")
-    if problems:
-        sys.exit(3)
+    finish_report(out, problems, args.save,
+                  "No problems: every wrk answer had the expected status, no run was disturbed by other load.")
 
 
 def main():

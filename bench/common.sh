@@ -1,0 +1,209 @@
+# Sourced by the bench/*.sh drivers: what every benchmark run needs — the
+# checks, the build, a work directory cleaned up on any exit, the service
+# started on core 0, a quiet machine, and wrk runs audited for other load.
+# Expects BACKENDS (the backends to run) to be set by the caller.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BENCH="$ROOT/bench"
+BIN="$ROOT/target/release/longrun"
+PORT=${BENCH_PORT:-18080}
+PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+WRK_SECS=${BENCH_WRK_SECS:-10}
+RETRIES=${BENCH_RETRIES:-1}   # reruns of a run that other processes disturbed
+
+log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { echo "error: $*" >&2; exit 1; }
+
+# require_tools: wrk, taskset, python3, cargo; psql and a server for postgres;
+# two cores.
+require_tools() {
+  local tool
+  for tool in wrk taskset python3 cargo; do
+    command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y wrk util-linux python3)"
+  done
+  if [[ " ${BACKENDS[*]} " == *" postgres "* ]]; then
+    command -v psql >/dev/null || die "psql not found (apt-get install -y postgresql-client)"
+    psql -h 127.0.0.1 -U postgres -Atc 'select 1' >/dev/null || die "no PostgreSQL at 127.0.0.1:5432 (user postgres)"
+  fi
+  [[ $(nproc) -ge 2 ]] || die "needs 2 cores: the server on core 0, the clients on core 1"
+}
+
+# raise_open_files NEEDED: where the hard limit cannot be raised (no
+# CAP_SYS_RESOURCE, e.g. in a container), take the hard limit.
+raise_open_files() {
+  if ! ulimit -n 200000 2>/dev/null; then
+    ulimit -n "$(ulimit -Hn)"
+  fi
+  if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt $1 ]]; then
+    die "the open-files limit is $(ulimit -n), below the $1 needed (ulimit -n 200000 failed)"
+  fi
+}
+
+# build_if_stale BINARY CARGO_ARGS SOURCES...: builds when the binary is
+# missing or older than any of its sources.
+build_if_stale() {
+  local binary=$1 args=$2
+  shift 2
+  if [[ ! -x "$binary" ]] || [[ -n $(find "$@" -newer "$binary" -print -quit 2>/dev/null) ]]; then
+    log "building $binary"
+    # shellcheck disable=SC2086
+    cargo build --release $args
+  fi
+}
+
+# start_work PREFIX: a fresh work directory, removed (with every process and
+# database of the run) on any exit.
+start_work() {
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  RESULTS="$WORK/results"
+  mkdir -p "$RESULTS"
+  SERVER_PID=""
+  PG_DB=""
+  CHILD=""
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+# run_child CMD...: runs a long command in the background and waits for it,
+# so that a signal to this script is handled at once (bash defers traps
+# while a foreground command runs); cleanup stops the command.
+run_child() {
+  "$@" &
+  CHILD=$!
+  local rc=0
+  wait "$CHILD" || rc=$?
+  CHILD=""
+  return "$rc"
+}
+
+stop_child() {
+  if [[ -n "$CHILD" ]] && kill -0 "$CHILD" 2>/dev/null; then
+    kill -TERM "$CHILD" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$CHILD" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  CHILD=""
+}
+
+stop_server() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+
+drop_pg_db() {
+  if [[ -n "$PG_DB" ]]; then
+    psql -h 127.0.0.1 -U postgres -qAtc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 || true
+    PG_DB=""
+  fi
+}
+
+cleanup() {
+  local rc=$?
+  stop_child
+  stop_server
+  drop_pg_db
+  rm -rf "$WORK"
+  exit "$rc"
+}
+
+port_free() {
+  python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)) == 0)" \
+    || die "port $PORT is in use (set BENCH_PORT)"
+}
+
+# Every client of a benchmark is 127.0.0.1, which the per-address rate
+# limits would count as one client: they are raised out of the way, not
+# disabled, so the check stays on the measured path. The per-request log
+# line is turned off like Rocket's own log.
+LIMIT=1000000
+EXTRA_OPERATIONS="log_format=\"off\", rate_limit={enabled=true, poll_per_second=$LIMIT, poll_burst=$LIMIT, create_per_second=$LIMIT, create_burst=$LIMIT}"
+
+# start_server DB_URL WORKERS IDLE_POLL_MS LOG: the service on core 0.
+start_server() {
+  local url=$1 workers=$2 idle_poll=$3 logfile=$4
+  port_free
+  ROCKET_PORT=$PORT ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
+  ROCKET_DATABASES="{operations={url=\"$url\"}}" \
+  ROCKET_OPERATIONS="{enable_echo=true, workers=$workers, idle_poll_ms=$idle_poll, max_streams=20000, max_wait_secs=60, $EXTRA_OPERATIONS}" \
+    taskset -c 0 "$BIN" >"$logfile" 2>&1 &
+  SERVER_PID=$!
+  if ! python3 "$BENCH/cheap_polling.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout 30; then
+    echo "--- server log ($logfile):" >&2
+    tail -n 30 "$logfile" >&2 || true
+    exit 1
+  fi
+}
+
+# check_server LOG: the server must still be running after a phase.
+check_server() {
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "--- the server died; its log:" >&2
+    tail -n 30 "$1" >&2 || true
+    exit 1
+  fi
+}
+
+# quiet PHASE: wait (up to BENCH_QUIET_TIMEOUT s) until the rest of the
+# machine is idle, so other work does not skew the figures; recorded either way.
+quiet() {
+  run_child python3 "$BENCH/cheap_polling.py" quiet --max-busy 0.1 --window 3 \
+    --timeout "${BENCH_QUIET_TIMEOUT:-30}" --out "$RESULTS/$1-quiet.json"
+}
+
+# disturbed AUDIT_JSON: true when other processes used more than a tenth of
+# a core on average during the run the audit file describes.
+disturbed() {
+  python3 -c 'import json, sys; a = json.load(open(sys.argv[1])); sys.exit(0 if a["other_cpu_s"] > 0.1 * a["window_s"] else 1)' "$1"
+}
+
+# measure_wrk KEY WRK_TARGET...: `wrk -t1 -c32 --latency` on core 1 against
+# WRK_TARGET (a script and URL, with its arguments), audited for other load
+# and repeated once if disturbed. The script's WRK_RESULT line goes to
+# $RESULTS/KEY.json, the audit to KEY-audit.json, the attempt to KEY-attempts.
+measure_wrk() {
+  local key=$1 out="$WORK/wrk-$1.txt" attempt
+  shift
+  for attempt in $(seq 1 $((RETRIES + 1))); do
+    log "$key: wrk (attempt $attempt)"
+    quiet "$key"
+    run_child python3 "$BENCH/cheap_polling.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
+      --out "$RESULTS/$key-audit.json" -- \
+      timeout $((WRK_SECS + 60)) taskset -c 1 wrk -t1 -c32 -d"${WRK_SECS}s" --latency "$@" >"$out" 2>&1 || {
+        cat "$out" >&2
+        die "wrk failed"
+      }
+    grep -v '^WRK_RESULT' "$out" >&2
+    grep '^WRK_RESULT ' "$out" | sed 's/^WRK_RESULT //' >"$RESULTS/$key.json"
+    [[ -s "$RESULTS/$key.json" ]] || die "wrk printed no WRK_RESULT line"
+    echo "$attempt" >"$RESULTS/$key-attempts"
+    disturbed "$RESULTS/$key-audit.json" || break
+    echo "other processes were busy during this run: $(cat "$RESULTS/$key-audit.json")" >&2
+  done
+}
+
+# prepare_database BACKEND PREFIX: a fresh database for BACKEND. Sets DB_URL
+# (for the service) and DB_ARG (the Python helpers' --sqlite-db or --pg-db).
+prepare_database() {
+  if [[ $1 == sqlite ]]; then
+    mkdir -p "$WORK/sqlite"
+    DB_URL="sqlite://$WORK/sqlite/ops.db"
+    DB_ARG=(--sqlite-db "$WORK/sqlite/ops.db")
+  else
+    PG_DB="$2_$$"
+    psql -h 127.0.0.1 -U postgres -qAtc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null
+    psql -h 127.0.0.1 -U postgres -qAtc "CREATE DATABASE \"$PG_DB\"" >/dev/null
+    DB_URL="$PG_URL/$PG_DB"
+    DB_ARG=(--pg-db "$PG_DB")
+  fi
+}
