@@ -43,6 +43,12 @@ pub struct OperationsConfig {
     /// How often the operations clients wait for are re-read, for changes
     /// no notification told of.
     pub recheck_ms: u64,
+    /// Operations held in memory for polls, the least recently polled
+    /// dropped first; 0 reads the database at every poll.
+    pub cache_entries: usize,
+    /// The oldest state a poll may be served, counted from another
+    /// program's commit; this process's own writes show at once.
+    pub cache_max_staleness_ms: u64,
     /// Open event streams per process; more are refused with 503.
     pub max_streams: usize,
     pub sse_heartbeat_secs: u64,
@@ -94,6 +100,8 @@ impl Default for OperationsConfig {
             retry_after_secs: 2,
             max_wait_secs: 30,
             recheck_ms: 1000,
+            cache_entries: 100_000,
+            cache_max_staleness_ms: 100,
             max_streams: 10_000,
             sse_heartbeat_secs: 15,
             progress_interval_ms: 500,
@@ -143,6 +151,10 @@ impl OperationsConfig {
         Duration::from_millis(self.recheck_ms)
     }
 
+    pub fn cache_max_staleness(&self) -> Duration {
+        Duration::from_millis(self.cache_max_staleness_ms)
+    }
+
     pub fn progress_interval(&self) -> Duration {
         Duration::from_millis(self.progress_interval_ms)
     }
@@ -156,6 +168,7 @@ impl OperationsConfig {
             ("handler_timeout_secs", self.handler_timeout_secs),
             ("sweep_interval_secs", self.sweep_interval_secs),
             ("recheck_ms", self.recheck_ms),
+            ("cache_max_staleness_ms", self.cache_max_staleness_ms),
             ("sse_heartbeat_secs", self.sse_heartbeat_secs),
             ("openai.timeout_secs", self.openai.timeout_secs),
         ];

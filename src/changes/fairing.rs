@@ -3,21 +3,18 @@ use std::time::Duration;
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::tokio::{self, time};
 use rocket::{Build, Orbit, Rocket, Shutdown};
-use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
-use super::Changes;
+use super::feed;
 use crate::config::OperationsConfig;
 use crate::routes::StreamSlots;
 use crate::store::{Db, Store};
 use crate::telemetry::EventLog;
 use rocket::serde::json::Value;
 
-/// The channel the PostgreSQL migrations' trigger notifies.
-const CHANNEL: &str = "longrun_operations";
-
-/// Hears of changes this process did not make: re-checks the watched
-/// operations every `recheck_ms` and, on PostgreSQL, listens for `NOTIFY`.
+/// Hears of changes this process did not make: follows the database's
+/// reports of them (SQLite's change log, PostgreSQL's `NOTIFY`) and
+/// re-checks the watched operations every `recheck_ms`.
 /// Manages the [`StreamSlots`] of event streams.
 pub struct Notifier;
 
@@ -46,13 +43,28 @@ impl Fairing for Notifier {
             return;
         };
         tokio::spawn(recheck(store.clone(), config.recheck(), *log, rocket.shutdown()));
-        if let Db::Postgres(pool) = store.db() {
-            tokio::spawn(listen(
-                pool.clone(),
-                store.changes().clone(),
-                *log,
-                rocket.shutdown(),
-            ));
+        // Twice per staleness allowed, so a late reading still falls within it.
+        let every = config.cache_max_staleness() / 2;
+        let changes = store.changes().clone();
+        match store.db() {
+            Db::Sqlite(pool) => {
+                tokio::spawn(feed::follow_change_log(
+                    pool.clone(),
+                    changes,
+                    every,
+                    *log,
+                    rocket.shutdown(),
+                ));
+            }
+            Db::Postgres(pool) => {
+                tokio::spawn(feed::listen(
+                    pool.clone(),
+                    changes,
+                    every,
+                    *log,
+                    rocket.shutdown(),
+                ));
+            }
         }
     }
 }
@@ -83,54 +95,6 @@ async fn recheck(store: Store, every: Duration, log: EventLog, mut shutdown: Shu
                 }
             }
             Err(e) => log.emit("recheck.error", &[("error", Value::from(e.to_string()))]),
-        }
-    }
-}
-
-/// Wakes waiters as PostgreSQL announces changes; after a lost connection,
-/// wakes them all, since announcements made meanwhile are lost.
-async fn listen(pool: sqlx::PgPool, changes: Changes, log: EventLog, mut shutdown: Shutdown) {
-    const RETRY: Duration = Duration::from_secs(1);
-    loop {
-        let listener = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let mut listener = tokio::select! {
-            listener = listener => match listener {
-                Ok(listener) => listener,
-                Err(e) => {
-                    log.emit("listen.error", &[("error", Value::from(e.to_string()))]);
-                    tokio::select! {
-                        _ = time::sleep(RETRY) => continue,
-                        _ = &mut shutdown => return,
-                    }
-                }
-            },
-            _ = &mut shutdown => return,
-        };
-        changes.publish_all();
-        loop {
-            let notification = tokio::select! {
-                notification = listener.try_recv() => notification,
-                _ = &mut shutdown => return,
-            };
-            match notification {
-                Ok(Some(notification)) => match notification.payload().parse::<Uuid>() {
-                    Ok(id) => changes.publish(id),
-                    Err(_) => log.emit(
-                        "listen.error",
-                        &[("error", Value::from("a payload that is not an id"))],
-                    ),
-                },
-                // The connection was lost; try_recv reconnects next time.
-                Ok(None) => changes.publish_all(),
-                Err(e) => {
-                    log.emit("listen.error", &[("error", Value::from(e.to_string()))]);
-                    break;
-                }
-            }
         }
     }
 }

@@ -3,14 +3,19 @@
 //! [`Subscription`], no database connection and no thread.
 //!
 //! Changes are heard three ways: from this process's own writes (the store
-//! publishes each one), from PostgreSQL's `NOTIFY` for any process or
-//! program writing the shared database, and from a periodic re-check of the
-//! watched operations that covers whatever else changed a row.
+//! publishes each one), from the database's own reports of every change by
+//! any process or program (SQLite's change log, PostgreSQL's `NOTIFY`), and
+//! from a periodic re-check of the watched operations that covers whatever
+//! else changed a row. The same changes keep the operations held in memory
+//! for polls ([`PollCache`]) current.
 
+mod cache;
 mod fairing;
+mod feed;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use rocket::tokio::sync::{watch, Mutex as AsyncMutex};
 use uuid::Uuid;
@@ -18,21 +23,26 @@ use uuid::Uuid;
 use crate::domain::{Operation, Representation};
 use crate::store::{Store, StoreError};
 
+pub use cache::PollCache;
 pub use fairing::Notifier;
 
-/// An operation as read once for all its waiters, with its body and ETag.
+/// An operation as polls and events send it: its body and ETag, and
+/// whether it is finished. Read once per change, shared by every poll and
+/// waiter that wants it.
 #[derive(Debug)]
 pub struct Observed {
-    pub operation: Operation,
     pub representation: Representation,
+    pub finished: bool,
 }
 
 impl Observed {
-    pub fn new(operation: Operation) -> Arc<Self> {
-        let representation = operation.representation();
+    pub fn new(operation: &Operation) -> Arc<Self> {
+        let mut representation = operation.representation();
+        // Held for as long as it is polled: no spare capacity.
+        representation.body.shrink_to_fit();
         Arc::new(Observed {
-            operation,
             representation,
+            finished: operation.status.is_finished(),
         })
     }
 }
@@ -40,10 +50,21 @@ impl Observed {
 /// The last read of a watched operation and the change it was made after.
 type SharedRead = Arc<AsyncMutex<Option<(u64, Option<Arc<Observed>>)>>>;
 
-/// The waiters of this process, by operation. Cheap to clone.
-#[derive(Clone, Default)]
+/// The waiters of this process, by operation, and the operations held in
+/// memory for polls. Every change of an operation goes through
+/// [`Changes::publish`], which drops it from memory before it wakes the
+/// waiters. Cheap to clone.
+#[derive(Clone)]
 pub struct Changes {
     watched: Arc<Mutex<HashMap<Uuid, Watched>>>,
+    cache: Arc<PollCache>,
+}
+
+impl Default for Changes {
+    /// No operation held in memory.
+    fn default() -> Self {
+        Self::new(PollCache::new(0, Duration::ZERO))
+    }
 }
 
 struct Watched {
@@ -57,6 +78,17 @@ struct Watched {
 }
 
 impl Changes {
+    pub fn new(cache: PollCache) -> Self {
+        Changes {
+            watched: Arc::default(),
+            cache: Arc::new(cache),
+        }
+    }
+
+    pub fn cache(&self) -> &PollCache {
+        &self.cache
+    }
+
     /// Starts watching `id`; changes published from now on reach the
     /// subscription.
     pub fn subscribe(&self, id: Uuid) -> Subscription {
@@ -76,6 +108,7 @@ impl Changes {
 
     /// The operation `id` changed.
     pub fn publish(&self, id: Uuid) {
+        self.cache.remove(id);
         if let Some(watched) = self.watched().get(&id) {
             watched.version.send_modify(|version| *version += 1);
         }
@@ -83,6 +116,7 @@ impl Changes {
 
     /// Anything may have changed (notifications were lost).
     pub fn publish_all(&self) {
+        self.cache.clear();
         for watched in self.watched().values() {
             watched.version.send_modify(|version| *version += 1);
         }
@@ -100,6 +134,7 @@ impl Changes {
         let Some(entry) = watched.get_mut(&id) else { return };
         if entry.last_etag != etag {
             entry.last_etag = etag;
+            self.cache.remove(id);
             entry.version.send_modify(|version| *version += 1);
         }
     }
@@ -139,7 +174,7 @@ impl Subscription {
             }
         }
         // Started after change `seen` was published, so it reflects it.
-        let observed = store.find(self.id).await?.map(Observed::new);
+        let observed = store.observe(self.id).await?;
         *shared = Some((seen, observed.clone()));
         Ok(observed)
     }
@@ -168,8 +203,6 @@ impl Drop for Subscription {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use rocket::tokio::time::timeout;
 
     use super::*;

@@ -2,13 +2,14 @@
 //! `?wait=`, `Last-Event-ID`, and the response a poll gets.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{self, FromRequest, Request};
 use rocket::response::{self, Responder, Response};
 
-use crate::domain::Representation;
+use crate::changes::Observed;
 use crate::error::ApiError;
 
 /// The ETags of `If-None-Match`: the client already has one of these.
@@ -147,8 +148,7 @@ impl<'r> FromRequest<'r> for LastEventId {
 /// has it already. `Retry-After` while unfinished, `Cache-Control: no-cache`
 /// always: a cache may keep it but must revalidate.
 pub struct Polled {
-    pub representation: Representation,
-    pub finished: bool,
+    pub observed: Arc<Observed>,
     pub not_modified: bool,
     pub retry_after_secs: u64,
     /// The wait applied, for `Preference-Applied`.
@@ -159,9 +159,9 @@ impl<'r> Responder<'r, 'static> for Polled {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         let mut response = Response::build();
         response
-            .header(Header::new("ETag", self.representation.etag))
+            .header(Header::new("ETag", self.observed.representation.etag.clone()))
             .header(Header::new("Cache-Control", "no-cache"));
-        if !self.finished {
+        if !self.observed.finished {
             response.header(Header::new("Retry-After", self.retry_after_secs.to_string()));
         }
         if let Some(wait) = self.preference_applied {
@@ -173,13 +173,22 @@ impl<'r> Responder<'r, 'static> for Polled {
         if self.not_modified {
             response.status(Status::NotModified);
         } else {
-            let body = self.representation.body;
+            let body = SharedBody(self.observed);
             response
                 .status(Status::Ok)
                 .header(ContentType::JSON)
-                .sized_body(body.len(), std::io::Cursor::new(body));
+                .sized_body(body.as_ref().len(), std::io::Cursor::new(body));
         }
         response.ok()
+    }
+}
+
+/// The body of an operation held in memory, written without a copy.
+struct SharedBody(Arc<Observed>);
+
+impl AsRef<[u8]> for SharedBody {
+    fn as_ref(&self) -> &[u8] {
+        self.0.representation.body.as_bytes()
     }
 }
 

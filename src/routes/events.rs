@@ -8,7 +8,6 @@ use rocket::{tokio, Shutdown, State};
 use super::conditional::LastEventId;
 use super::openapi::{ErrorBody, ServerSentEvent};
 use super::operation_id::{parse_operation_id, OperationIdParam};
-use crate::changes::Observed;
 use crate::config::OperationsConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Polling, Within};
@@ -66,7 +65,7 @@ pub(super) async fn operation_events(
 ) -> ApiResult<EventStream<impl rocket::futures::Stream<Item = Event>>> {
     let id = parse_operation_id(operation_id)?;
     let mut subscription = store.changes().subscribe(id);
-    let first = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
+    let first = store.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
     let slot = slots.take()?;
     let store = store.inner().clone();
     let open = Held::new(&metrics.event_streams);
@@ -75,7 +74,7 @@ pub(super) async fn operation_events(
     let stream = EventStream! {
         let _slot = (slot, open);
         let mut last_sent = last_event_id.0;
-        let mut current = Some(Observed::new(first));
+        let mut current = Some(first);
         while let Some(observed) = current.take() {
             let representation = &observed.representation;
             subscription.saw(&representation.etag);
@@ -85,7 +84,7 @@ pub(super) async fn operation_events(
                     .event("operation")
                     .id(representation.etag.clone());
             }
-            if observed.operation.status.is_finished() {
+            if observed.finished {
                 break;
             }
             tokio::select! {

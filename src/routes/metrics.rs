@@ -5,7 +5,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
-/// Every metric, the operations by status and the pool read at this moment.
+/// Every metric; the operations by status, the pool and the poll cache
+/// read at this moment.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -40,6 +41,14 @@ pub async fn metrics(metrics: &State<Metrics>, store: &State<Store>) -> ApiResul
         .db_connections
         .with_label_values(&["max"])
         .set(i64::from(max));
+    let cache = store.changes().cache().usage();
+    for (result, total) in [("hit", cache.hits), ("miss", cache.misses)] {
+        let counter = metrics.poll_cache_lookups.with_label_values(&[result]);
+        counter.inc_by(total.saturating_sub(counter.get()));
+    }
+    metrics
+        .poll_cache_entries
+        .set(i64::try_from(cache.entries).unwrap_or(i64::MAX));
     let text = metrics.render().map_err(|e| {
         rocket::error!("metrics: {e}");
         ApiError::Internal

@@ -10,7 +10,7 @@ use super::openapi::ErrorBody;
 use super::operation_id::{parse_operation_id, OperationIdParam};
 use crate::changes::Observed;
 use crate::config::OperationsConfig;
-use crate::domain::{Operation, Representation};
+use crate::domain::Operation;
 use crate::error::{ApiError, ApiResult};
 use crate::rate_limit::{Polling, Within};
 use crate::store::Store;
@@ -61,22 +61,14 @@ pub(super) async fn get_operation(
     let max_wait = Duration::from_secs(config.max_wait_secs);
     let wait = conditional::requested_wait(wait, prefer, max_wait)?;
     let Some(wait) = wait else {
-        let operation = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
-        let finished = operation.status.is_finished();
-        return Ok(polled(
-            operation.representation(),
-            finished,
-            &if_none_match,
-            config,
-            None,
-        ));
+        let observed = store.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
+        return Ok(polled(observed, &if_none_match, config, None));
     };
     // Subscribed before the first read, so no change falls in between.
     let mut subscription = store.changes().subscribe(id);
     let _waiting = Held::new(&metrics.long_poll_waiters);
     let deadline = Instant::now() + wait.duration;
-    let found = store.find(id).await?.ok_or(ApiError::OperationNotFound)?;
-    let mut observed = Observed::new(found);
+    let mut observed = store.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
     let arrived_as = observed.representation.etag.clone();
     let unchanged = |etag: &str| match if_none_match.is_present() {
         true => if_none_match.matches(etag),
@@ -85,7 +77,7 @@ pub(super) async fn get_operation(
     let mut shutdown = shutdown;
     loop {
         let etag = &observed.representation.etag;
-        if observed.operation.status.is_finished() || !unchanged(etag) {
+        if observed.finished || !unchanged(etag) {
             break;
         }
         subscription.saw(etag);
@@ -100,25 +92,18 @@ pub(super) async fn get_operation(
             .ok_or(ApiError::OperationNotFound)?;
     }
     let applied = wait.from_prefer.then_some(wait.duration);
-    let finished = observed.operation.status.is_finished();
-    // The last waiter of a change owns the read; the others copy its body.
-    let representation = Arc::try_unwrap(observed)
-        .map(|observed| observed.representation)
-        .unwrap_or_else(|shared| shared.representation.clone());
-    Ok(polled(representation, finished, &if_none_match, config, applied))
+    Ok(polled(observed, &if_none_match, config, applied))
 }
 
 fn polled(
-    representation: Representation,
-    finished: bool,
+    observed: Arc<Observed>,
     if_none_match: &IfNoneMatch,
     config: &OperationsConfig,
     preference_applied: Option<Duration>,
 ) -> Polled {
     Polled {
-        not_modified: if_none_match.matches(&representation.etag),
-        representation,
-        finished,
+        not_modified: if_none_match.matches(&observed.representation.etag),
+        observed,
         retry_after_secs: config.retry_after_secs,
         preference_applied,
     }

@@ -3,11 +3,12 @@ use rocket::{Build, Rocket};
 use rocket_db_pools::Database;
 
 use super::{Backend, Db, PostgresDb, SqliteDb, Store};
-use crate::changes::Changes;
+use crate::changes::{Changes, PollCache};
+use crate::config::OperationsConfig;
 
 /// Hands the pool of whichever database was attached to a managed [`Store`],
 /// so that routes and workers never name a backend; manages the
-/// [`Changes`] the store publishes to.
+/// [`Changes`] the store publishes to, with the operations held in memory.
 pub struct StoreFairing;
 
 #[rocket::async_trait]
@@ -26,7 +27,10 @@ impl Fairing for StoreFairing {
         };
         // Without a pool, the database fairing has already said why.
         let Some(db) = db else { return Err(rocket) };
-        let changes = Changes::default();
+        let Some(config) = rocket.state::<OperationsConfig>() else {
+            return Err(rocket);
+        };
+        let changes = Changes::new(PollCache::new(config.cache_entries, config.cache_max_staleness()));
         Ok(rocket.manage(Store::new(db, changes.clone())).manage(changes))
     }
 }

@@ -5,6 +5,7 @@
 //! update that names the status (and, for a worker, the claim) it expects,
 //! so a late or duplicate writer changes nothing.
 
+pub mod change_feed;
 mod error;
 mod fairing;
 mod migrations;
@@ -12,13 +13,14 @@ mod pool;
 mod postgres;
 mod sqlite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::serde::json::Value;
 use rocket::{Build, Rocket};
 use uuid::Uuid;
 
-use crate::changes::Changes;
+use crate::changes::{Changes, Observed};
 use crate::domain::{ErrorCode, Operation};
 
 pub use error::StoreError;
@@ -176,6 +178,22 @@ impl Store {
             Db::Sqlite(pool) => sqlite::find(pool, id).await,
             Db::Postgres(pool) => postgres::find(pool, id).await,
         }
+    }
+
+    /// The operation as polls send it: from memory when it is held there,
+    /// else read, and kept for the next poll. Never writes.
+    pub async fn observe(&self, id: Uuid) -> Result<Option<Arc<Observed>>, StoreError> {
+        let cache = self.changes.cache();
+        if let Some(observed) = cache.get(id) {
+            return Ok(Some(observed));
+        }
+        let ticket = cache.ticket(id);
+        let Some(operation) = self.find(id).await? else {
+            return Ok(None);
+        };
+        let observed = Observed::new(&operation);
+        cache.store(ticket, id, &observed);
+        Ok(Some(observed))
     }
 
     /// Those of these operations that exist, in no particular order.

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub event_streams: IntGauge,
     pub operations_by_status: IntGaugeVec,
     pub db_connections: IntGaugeVec,
+    pub poll_cache_lookups: IntCounterVec,
+    pub poll_cache_entries: IntGauge,
 }
 
 impl Metrics {
@@ -82,6 +84,14 @@ impl Metrics {
                 ),
                 &["state"],
             )?,
+            poll_cache_lookups: IntCounterVec::new(
+                Opts::new(
+                    "poll_cache_lookups_total",
+                    "Polls that looked for their operation in memory, by result (hit, miss).",
+                ),
+                &["result"],
+            )?,
+            poll_cache_entries: IntGauge::new("poll_cache_entries", "Operations held in memory for polls.")?,
             registry,
         };
         metrics
@@ -114,6 +124,12 @@ impl Metrics {
         metrics
             .registry
             .register(Box::new(metrics.db_connections.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.poll_cache_lookups.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.poll_cache_entries.clone()))?;
         Ok(metrics)
     }
 

@@ -419,6 +419,25 @@ impl TestApp {
 /// given database, the `echo` type, no rate limits, and no background
 /// workers — tests run operations with `drain` unless they start workers
 /// themselves.
+/// The value of one metric in a Prometheus scrape; 0 when absent.
+pub fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(name_and_labels))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The oldest state a poll may serve, counted from another program's
+/// commit (`operations.cache_max_staleness_ms`, left at its default).
+pub const MAX_STALENESS: Duration = Duration::from_millis(100);
+
+/// Returns once a poll must show what another program committed before
+/// the call: polls until then may still be answered from memory.
+pub async fn past_max_staleness() {
+    rocket::tokio::time::sleep(MAX_STALENESS).await;
+}
+
 pub fn test_figment(database_url: &str) -> Figment {
     rocket::Config::figment()
         .merge(("log_level", "off"))

@@ -17,6 +17,7 @@ mod long_poll;
 mod openai;
 mod openapi;
 mod operational;
+mod poll_cache;
 mod polling;
 mod processes;
 mod retention;

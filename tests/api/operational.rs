@@ -6,7 +6,7 @@ use rocket::figment::Figment;
 use rocket::http::{Header, Status};
 use rocket::serde::json::json;
 
-use crate::helpers::{Backend, TestApp, TestResponse};
+use crate::helpers::{metric, Backend, TestApp, TestResponse};
 use crate::on_both_backends;
 use crate::unavailable::{poll_until, spawn_with_outage};
 
@@ -79,14 +79,6 @@ async fn readiness_names_the_workers_once_they_stop(backend: Backend) {
 
     assert_eq!(ready.status, Status::ServiceUnavailable);
     assert_eq!(ready.json()["checks"]["workers"], "stopped");
-}
-
-fn metric(text: &str, name_and_labels: &str) -> f64 {
-    text.lines()
-        .find(|line| line.starts_with(name_and_labels))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
 }
 
 async fn metric_counters_move_as_operations_run(backend: Backend) {

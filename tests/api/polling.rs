@@ -1,7 +1,7 @@
 use rocket::http::{ContentType, Status};
 use rocket::serde::json::{json, Value};
 
-use crate::helpers::{Backend, NewRow, TestApp};
+use crate::helpers::{past_max_staleness, Backend, NewRow, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -121,10 +121,12 @@ async fn three_polls_see_pending_then_processing_then_completed(backend: Backend
 
     let first = app.get(&path).await.json();
     other.set_status(id, "processing", None).await;
+    past_max_staleness().await;
     let second = app.get(&path).await.json();
     other
         .set_status(id, "completed", Some(json!({"question_text": "Why?"})))
         .await;
+    past_max_staleness().await;
     let third = app.get(&path).await.json();
 
     let statuses = [&first, &second, &third].map(|body| body["status"].clone());

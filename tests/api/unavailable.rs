@@ -41,9 +41,13 @@ pub async fn spawn_with_outage(backend: Backend) -> Option<(TestApp, Outage)> {
             let away = db.dir.path().join("volume-away");
             let url = db.url.clone();
             // Idle connections are closed after a second: an open one would
-            // go on reading the moved file.
-            let app =
-                TestApp::spawn_on(db, &url, |f| f.merge(("databases.operations.idle_timeout", 1))).await;
+            // go on reading the moved file. The change log is then read every
+            // 1.5 s, so that it too needs a new connection each time.
+            let app = TestApp::spawn_on(db, &url, |f| {
+                f.merge(("databases.operations.idle_timeout", 1))
+                    .merge(("operations.cache_max_staleness_ms", 3000))
+            })
+            .await;
             Some((app, Outage::Volume { dir, away }))
         }
         Backend::Postgres => {

@@ -1,0 +1,279 @@
+//! The operations being polled, held in memory as they are sent: body and
+//! ETag, ready to write. A poll that finds its operation here reads no
+//! database.
+//!
+//! Coherence: every change published by [`Changes`](super::Changes) —
+//! this process's own writes, and what the database reports of everyone
+//! else's — removes the entry before any waiter is woken. A read from the
+//! database that a change overtook is not kept: each shard counts its
+//! removals, and a [`Ticket`] taken before the read must still match when
+//! the result is stored. What others change is only known through the
+//! change feed, so entries are served only while the feed is current:
+//! within `max_staleness` of its last complete reading.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use hashlink::LruCache;
+use uuid::Uuid;
+
+use super::Observed;
+
+/// Enough shards that polls on one core and writes on others rarely meet.
+const SHARDS: usize = 64;
+
+pub struct PollCache {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: std::collections::hash_map::RandomState,
+    /// The clock entries are served against.
+    epoch: Instant,
+    /// Entries may be served until this many microseconds after `epoch`;
+    /// 0 while the change feed is not current.
+    served_until_us: AtomicU64,
+    max_staleness: Duration,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// What polls found in memory since the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheUsage {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: usize,
+}
+
+struct Shard {
+    entries: LruCache<Uuid, Arc<Observed>>,
+    /// Bumped by every removal, so that a read it overtook is not stored.
+    removals: u64,
+}
+
+/// Taken before reading an operation from the database; storing the read
+/// succeeds only if no change of its shard came in between.
+pub struct Ticket {
+    shard: usize,
+    removals: u64,
+}
+
+impl PollCache {
+    /// Holds at most `capacity` operations (0: none, every poll reads the
+    /// database), served while the feed confirmed them within
+    /// `max_staleness`.
+    pub fn new(capacity: usize, max_staleness: Duration) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS);
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(Shard {
+                    entries: LruCache::new(per_shard),
+                    removals: 0,
+                })
+            })
+            .collect();
+        PollCache {
+            shards,
+            hasher: Default::default(),
+            epoch: Instant::now(),
+            served_until_us: AtomicU64::new(0),
+            max_staleness,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The operation as last read, when it is held and the feed is current.
+    pub fn get(&self, id: Uuid) -> Option<Arc<Observed>> {
+        let found = match self.is_current() {
+            true => self.shard(self.shard_of(id)).entries.get(&id).cloned(),
+            false => None,
+        };
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// To be taken before reading `id` from the database.
+    pub fn ticket(&self, id: Uuid) -> Ticket {
+        let shard = self.shard_of(id);
+        Ticket {
+            shard,
+            removals: self.shard(shard).removals,
+        }
+    }
+
+    /// Keeps what was read with `ticket`, unless a change came in between.
+    pub fn store(&self, ticket: Ticket, id: Uuid, observed: &Arc<Observed>) {
+        let mut shard = self.shard(ticket.shard);
+        if shard.removals == ticket.removals && shard.entries.capacity() > 0 {
+            shard.entries.insert(id, observed.clone());
+        }
+    }
+
+    /// `id` changed.
+    pub fn remove(&self, id: Uuid) {
+        let mut shard = self.shard(self.shard_of(id));
+        shard.removals += 1;
+        shard.entries.remove(&id);
+    }
+
+    /// Anything may have changed.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            shard.removals += 1;
+            shard.entries.clear();
+        }
+    }
+
+    /// The change feed has applied every change committed before
+    /// `read_started`: entries may be served until `max_staleness` after it.
+    pub fn confirm(&self, read_started: Instant) {
+        let until = read_started.saturating_duration_since(self.epoch) + self.max_staleness;
+        self.served_until_us.fetch_max(micros(until), Ordering::Release);
+    }
+
+    pub fn usage(&self) -> CacheUsage {
+        CacheUsage {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.shards.iter().map(|shard| lock(shard).entries.len()).sum(),
+        }
+    }
+
+    fn is_current(&self) -> bool {
+        let now = micros(self.epoch.elapsed());
+        now < self.served_until_us.load(Ordering::Acquire)
+    }
+
+    fn shard_of(&self, id: Uuid) -> usize {
+        // Truncation keeps the low bits, which is all the modulus needs.
+        (self.hasher.hash_one(id) as usize) % SHARDS
+    }
+
+    fn shard(&self, index: usize) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[index])
+    }
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // Every update leaves a shard consistent; a panic elsewhere while it
+    // was held does not make it unusable.
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Representation;
+
+    const FRESH: Duration = Duration::from_secs(60);
+
+    fn observed(body: &str) -> Arc<Observed> {
+        Arc::new(Observed {
+            representation: Representation {
+                body: body.to_owned(),
+                etag: format!("\"{body}\""),
+            },
+            finished: false,
+        })
+    }
+
+    fn current(capacity: usize) -> PollCache {
+        let cache = PollCache::new(capacity, FRESH);
+        cache.confirm(Instant::now());
+        cache
+    }
+
+    #[test]
+    fn a_stored_read_is_served_until_its_operation_changes() {
+        let cache = current(100);
+        let id = Uuid::new_v4();
+        cache.store(cache.ticket(id), id, &observed("a"));
+        assert_eq!(
+            cache.get(id).map(|o| o.representation.body.clone()),
+            Some("a".into())
+        );
+        cache.remove(id);
+        assert!(cache.get(id).is_none());
+    }
+
+    #[test]
+    fn a_read_overtaken_by_a_change_is_not_kept() {
+        let cache = current(100);
+        let id = Uuid::new_v4();
+        let ticket = cache.ticket(id);
+        cache.remove(id);
+        cache.store(ticket, id, &observed("stale"));
+        assert!(cache.get(id).is_none());
+    }
+
+    #[test]
+    fn nothing_is_served_before_the_feed_confirms() {
+        let cache = PollCache::new(100, FRESH);
+        let id = Uuid::new_v4();
+        cache.store(cache.ticket(id), id, &observed("a"));
+        assert!(cache.get(id).is_none(), "not confirmed yet");
+        cache.confirm(Instant::now());
+        assert!(cache.get(id).is_some());
+        assert_eq!(
+            cache.usage(),
+            CacheUsage {
+                hits: 1,
+                misses: 1,
+                entries: 1
+            }
+        );
+    }
+
+    #[test]
+    fn clearing_drops_every_entry_and_the_reads_it_overtook() {
+        let cache = current(100);
+        let (held, being_read) = (Uuid::new_v4(), Uuid::new_v4());
+        cache.store(cache.ticket(held), held, &observed("a"));
+        let ticket = cache.ticket(being_read);
+        cache.clear();
+        cache.store(ticket, being_read, &observed("b"));
+        assert_eq!(cache.usage().entries, 0);
+    }
+
+    #[test]
+    fn entries_are_not_served_longer_than_the_staleness_allows_after_a_confirmation() {
+        let cache = PollCache::new(100, Duration::from_millis(20));
+        let id = Uuid::new_v4();
+        cache.store(cache.ticket(id), id, &observed("a"));
+        cache.confirm(Instant::now());
+        assert!(cache.get(id).is_some());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(cache.get(id).is_none());
+    }
+
+    #[test]
+    fn the_least_recently_polled_go_first_when_full() {
+        let cache = current(SHARDS);
+        // One entry per shard: find two ids of the same shard.
+        let first = Uuid::new_v4();
+        let second = std::iter::repeat_with(Uuid::new_v4)
+            .find(|id| cache.shard_of(*id) == cache.shard_of(first))
+            .unwrap_or(first);
+        cache.store(cache.ticket(first), first, &observed("first"));
+        cache.store(cache.ticket(second), second, &observed("second"));
+        assert!(cache.get(first).is_none());
+        assert!(cache.get(second).is_some());
+        assert_eq!(cache.usage().entries, 1);
+    }
+
+    #[test]
+    fn a_cache_of_no_entries_holds_nothing() {
+        let cache = current(0);
+        let id = Uuid::new_v4();
+        cache.store(cache.ticket(id), id, &observed("a"));
+        assert!(cache.get(id).is_none());
+        assert_eq!(cache.usage().entries, 0);
+    }
+}

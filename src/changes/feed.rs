@@ -1,0 +1,169 @@
+//! The database's reports of changes, whoever made them, applied to
+//! [`Changes`]: on SQLite by following the change log, on PostgreSQL by
+//! listening for `NOTIFY`. Each reading that is known to be complete
+//! confirms the operations held in memory (see [`PollCache`]).
+//!
+//! [`PollCache`]: super::PollCache
+
+use std::time::Duration;
+
+use rocket::serde::json::Value;
+use rocket::tokio::time::{self, Instant, MissedTickBehavior};
+use rocket::{tokio, Shutdown};
+use sqlx::postgres::PgListener;
+use sqlx::{PgPool, SqlitePool};
+use uuid::Uuid;
+
+use super::Changes;
+use crate::store::change_feed::{self, CHANNEL};
+use crate::store::StoreError;
+use crate::telemetry::EventLog;
+
+/// Changes read from SQLite's log in one query.
+const BATCH: i64 = 10_000;
+/// Changes left in SQLite's log for other processes reading it.
+const KEPT: i64 = 100_000;
+/// Readings of the log between two deletions of its old rows.
+const READINGS_PER_PRUNE: u32 = 20;
+/// The prefix of the markers a process sends itself on PostgreSQL.
+const MARKER_PREFIX: &str = "marker:";
+
+/// Reads SQLite's change log every `every` and publishes each change.
+pub async fn follow_change_log(
+    pool: SqlitePool,
+    changes: Changes,
+    every: Duration,
+    log: EventLog,
+    mut shutdown: Shutdown,
+) {
+    let mut ticks = time::interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_seen = None;
+    let mut readings = 0u32;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = &mut shutdown => return,
+        }
+        let started = Instant::now();
+        match catch_up(&pool, &changes, &mut last_seen).await {
+            Ok(()) => changes.cache().confirm(started.into_std()),
+            Err(e) => log.emit("change_feed.error", &[("error", Value::from(e.to_string()))]),
+        }
+        readings += 1;
+        if let (Some(seen), true) = (last_seen, readings % READINGS_PER_PRUNE == 0) {
+            if let Err(e) = change_feed::forget_changes_through(&pool, seen - KEPT).await {
+                log.emit("change_feed.error", &[("error", Value::from(e.to_string()))]);
+            }
+        }
+    }
+}
+
+/// Publishes every change logged after `last_seen`; the first reading only
+/// notes where the log stands.
+async fn catch_up(
+    pool: &SqlitePool,
+    changes: &Changes,
+    last_seen: &mut Option<i64>,
+) -> Result<(), StoreError> {
+    let Some(mut seen) = *last_seen else {
+        *last_seen = Some(change_feed::latest_change(pool).await?);
+        // Whatever was held before now is of unknown age.
+        changes.publish_all();
+        return Ok(());
+    };
+    loop {
+        let batch = change_feed::changes_after(pool, seen, BATCH).await?;
+        if batch.first().is_some_and(|first| first.seq != seen + 1) {
+            // Deleted before they were read: which ones is unknown.
+            changes.publish_all();
+        }
+        for change in &batch {
+            match change.operation_id {
+                Some(id) => changes.publish(id),
+                None => changes.publish_all(),
+            }
+            seen = change.seq;
+        }
+        *last_seen = Some(seen);
+        if batch.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+            return Ok(());
+        }
+    }
+}
+
+/// Publishes the changes PostgreSQL announces. Every `every`, sends itself
+/// a marker: when it arrives, every change committed before it was sent
+/// has been published. After a lost connection, publishes everything,
+/// since announcements made meanwhile are lost.
+pub async fn listen(pool: PgPool, changes: Changes, every: Duration, log: EventLog, mut shutdown: Shutdown) {
+    const RETRY: Duration = Duration::from_secs(1);
+    let process = Uuid::new_v4();
+    let mut sent = 0u64;
+    loop {
+        let listener = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            listener = listener => match listener {
+                Ok(listener) => listener,
+                Err(e) => {
+                    log.emit("listen.error", &[("error", Value::from(e.to_string()))]);
+                    tokio::select! {
+                        _ = time::sleep(RETRY) => continue,
+                        _ = &mut shutdown => return,
+                    }
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        changes.publish_all();
+        let mut ticks = time::interval(every);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut pending: Option<(String, Instant)> = None;
+        loop {
+            let notification = tokio::select! {
+                notification = listener.try_recv() => notification,
+                _ = ticks.tick() => {
+                    sent += 1;
+                    let marker = format!("{MARKER_PREFIX}{process}:{sent}");
+                    let sent_at = Instant::now();
+                    match change_feed::notify_marker(&pool, &marker).await {
+                        Ok(()) => pending = Some((marker, sent_at)),
+                        Err(e) => log.emit("listen.error", &[("error", Value::from(e.to_string()))]),
+                    }
+                    continue;
+                }
+                _ = &mut shutdown => return,
+            };
+            match notification {
+                Ok(Some(notification)) => {
+                    let payload = notification.payload();
+                    if let Ok(id) = payload.parse::<Uuid>() {
+                        changes.publish(id);
+                    } else if pending.as_ref().is_some_and(|(marker, _)| marker == payload) {
+                        if let Some((_, sent_at)) = pending.take() {
+                            changes.cache().confirm(sent_at.into_std());
+                        }
+                    } else if !payload.starts_with(MARKER_PREFIX) {
+                        log.emit(
+                            "listen.error",
+                            &[("error", Value::from("a payload that is not an id"))],
+                        );
+                    }
+                }
+                // The connection was lost; try_recv reconnects next time.
+                Ok(None) => {
+                    pending = None;
+                    changes.publish_all();
+                }
+                Err(e) => {
+                    log.emit("listen.error", &[("error", Value::from(e.to_string()))]);
+                    break;
+                }
+            }
+        }
+    }
+}

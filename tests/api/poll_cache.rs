@@ -1,0 +1,149 @@
+//! Polls answered from memory: what they save, and that they are never
+//! older than this process's writes, nor older than the staleness allowed
+//! after another program's.
+
+use std::time::Duration;
+
+use rocket::http::Status;
+use rocket::serde::json::json;
+use rocket::tokio::time::{sleep, Instant};
+
+use crate::helpers::{metric, past_max_staleness, Backend, NewRow, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    repeated_polls_of_an_operation_are_answered_from_memory,
+    this_processs_own_writes_show_at_the_next_poll,
+    an_operation_another_program_deletes_is_gone_within_the_staleness,
+    an_operation_another_program_inserts_is_found_at_once,
+    with_no_entries_every_poll_reads_the_database,
+);
+
+async fn lookups(app: &TestApp, result: &str) -> f64 {
+    let scrape = app.get("/metrics").await;
+    metric(
+        &scrape.body,
+        &format!("longrun_poll_cache_lookups_total{{result=\"{result}\"}}"),
+    )
+}
+
+/// Polls `path` until an answer comes from memory (the change feed
+/// confirms what is held shortly after start-up); panics after 10 s.
+async fn poll_until_served_from_memory(app: &TestApp, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let hits = lookups(app, "hit").await;
+        assert_eq!(app.get(path).await.status, Status::Ok);
+        if lookups(app, "hit").await > hits {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no poll was answered from memory");
+        // A pause between attempts of a condition loop.
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn repeated_polls_of_an_operation_are_answered_from_memory(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let id = app.create("echo", json!({})).await;
+    let path = format!("/api/v1/operations/{id}");
+    poll_until_served_from_memory(&app, &path).await;
+
+    let (hits, misses) = (lookups(&app, "hit").await, lookups(&app, "miss").await);
+    let bodies: Vec<String> = polls_of(&app, &path, 5).await;
+    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]));
+    // Within the staleness window every one of them may be a hit; a window
+    // that ran out in between makes one miss, which refills memory.
+    assert!(lookups(&app, "hit").await >= hits + 4.0);
+    assert!(lookups(&app, "miss").await <= misses + 1.0);
+    let scrape = app.get("/metrics").await;
+    assert!(metric(&scrape.body, "longrun_poll_cache_entries") >= 1.0);
+}
+
+async fn polls_of(app: &TestApp, path: &str, count: usize) -> Vec<String> {
+    let mut bodies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let response = app.get(path).await;
+        assert_eq!(response.status, Status::Ok);
+        bodies.push(response.body);
+    }
+    bodies
+}
+
+async fn this_processs_own_writes_show_at_the_next_poll(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let ran = app.create("echo", json!({"result": "ran"})).await;
+    let cancelled = app.create("echo", json!({})).await;
+    for id in [ran, cancelled] {
+        poll_until_served_from_memory(&app, &format!("/api/v1/operations/{id}")).await;
+    }
+
+    let cancel = app
+        .post(&format!("/api/v1/operations/{cancelled}/cancel"), "", &[])
+        .await;
+    assert_eq!(cancel.status, Status::Ok, "{}", cancel.body);
+    let after_cancel = app.get(&format!("/api/v1/operations/{cancelled}")).await.json();
+    assert_eq!(after_cancel["status"], "failed");
+    assert_eq!(after_cancel["error_code"], "CANCELLED");
+
+    assert_eq!(app.drain().await, 1);
+    let after_run = app.get(&format!("/api/v1/operations/{ran}")).await.json();
+    assert_eq!(after_run["status"], "completed");
+    assert_eq!(after_run["result"], "ran");
+}
+
+async fn an_operation_another_program_deletes_is_gone_within_the_staleness(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut other = app.db.connect().await;
+    let id = other.insert(NewRow::pending()).await;
+    let path = format!("/api/v1/operations/{id}");
+    poll_until_served_from_memory(&app, &path).await;
+
+    other
+        .execute(&format!("DELETE FROM operations WHERE id = '{id}'"))
+        .await;
+    past_max_staleness().await;
+
+    let gone = app.get(&path).await;
+    assert_eq!(gone.status, Status::NotFound, "{}", gone.body);
+}
+
+async fn an_operation_another_program_inserts_is_found_at_once(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let id = app.db.connect().await.insert(NewRow::pending()).await;
+
+    let found = app.get(&format!("/api/v1/operations/{id}")).await;
+    assert_eq!(
+        found.status,
+        Status::Ok,
+        "a missing operation is never remembered"
+    );
+}
+
+async fn with_no_entries_every_poll_reads_the_database(backend: Backend) {
+    let Some(db) = crate::helpers::TestDb::create(backend).await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = TestApp::spawn_on(db, &url, |f| f.merge(("operations.cache_entries", 0))).await;
+    let mut other = app.db.connect().await;
+    let id = other.insert(NewRow::pending()).await;
+    let path = format!("/api/v1/operations/{id}");
+    assert_eq!(app.get(&path).await.json()["status"], "pending");
+
+    other.set_status(id, "processing", None).await;
+    let at_once = app.get(&path).await.json();
+
+    assert_eq!(at_once["status"], "processing");
+    assert_eq!(lookups(&app, "hit").await, 0.0);
+    let scrape = app.get("/metrics").await;
+    assert_eq!(metric(&scrape.body, "longrun_poll_cache_entries"), 0.0);
+}
