@@ -45,6 +45,8 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .attach(sweeper::Sweeper)
         .attach(changes::Notifier)
         .attach(static_files::StaticFiles)
+        // Rocket's own Shield would send a second, older set of headers.
+        .attach(rocket::shield::Shield::new())
         .attach(security_headers::SecurityHeaders)
         .mount("/", routes::routes())
         .register("/", catchers::generic())

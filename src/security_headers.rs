@@ -1,7 +1,9 @@
 //! Headers that keep the page to itself: a Content-Security-Policy that
-//! allows only this origin's own scripts, styles and requests, no
+//! allows only this origin's own scripts, styles and requests and no
+//! framing (`frame-ancestors`, which supersedes `X-Frame-Options`), no
 //! referrer, no MIME sniffing. Sent with every response: harmless on JSON,
-//! and a page served from anywhere in `static/` is covered.
+//! and a page served from anywhere in `static/` is covered. They replace
+//! Rocket's Shield, whose defaults they cover.
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::Header;

@@ -174,10 +174,14 @@ impl<'r> Responder<'r, 'static> for Polled {
             response.status(Status::NotModified);
         } else {
             let body = SharedBody(self.observed);
+            let length = body.as_ref().len();
             response
                 .status(Status::Ok)
                 .header(ContentType::JSON)
-                .sized_body(body.as_ref().len(), std::io::Cursor::new(body));
+                // One chunk of the body's own size: Rocket would otherwise
+                // allocate and fill a 4 KiB buffer for every answer.
+                .max_chunk_size(length.max(1))
+                .sized_body(length, std::io::Cursor::new(body));
         }
         response.ok()
     }

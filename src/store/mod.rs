@@ -8,6 +8,7 @@
 pub mod change_feed;
 mod error;
 mod fairing;
+mod group_commit;
 mod migrations;
 mod pool;
 mod postgres;
@@ -22,6 +23,7 @@ use uuid::Uuid;
 
 use crate::changes::{Changes, Observed};
 use crate::domain::{ErrorCode, Operation};
+use group_commit::{GroupCommit, Write, Written};
 
 pub use error::StoreError;
 pub use fairing::StoreFairing;
@@ -37,6 +39,7 @@ pub const DATABASE_NAME: &str = "operations";
 pub struct Store {
     db: Db,
     changes: Changes,
+    commits: GroupCommit,
 }
 
 /// A pool of the configured backend.
@@ -82,6 +85,7 @@ pub fn attach_database(rocket: Rocket<Build>) -> Rocket<Build> {
 }
 
 /// An operation to create.
+#[derive(Clone)]
 pub struct NewOperation {
     pub id: Uuid,
     pub operation_type: String,
@@ -90,6 +94,7 @@ pub struct NewOperation {
 }
 
 /// A client's `Idempotency-Key` and a digest of the request it came with.
+#[derive(Clone)]
 pub struct Idempotency {
     pub key: String,
     pub request_hash: String,
@@ -152,8 +157,18 @@ pub const LEASE_EXPIRED_MESSAGE: &str = "The operation's worker stopped respondi
 pub const CANCELLED_MESSAGE: &str = "Operation was cancelled";
 
 impl Store {
+    /// Starts the task that commits writes in groups.
     pub fn new(db: Db, changes: Changes) -> Self {
-        Self { db, changes }
+        let commits = GroupCommit::start(db.clone());
+        Self { db, changes, commits }
+    }
+
+    /// A write that gives whether the claim still held.
+    async fn update(&self, write: Write) -> Result<bool, StoreError> {
+        match self.commits.write(write).await? {
+            Written::Updated(held) => Ok(held),
+            Written::Inserted(_) => Err(StoreError::Internal("an update answered as an insert".to_owned())),
+        }
     }
 
     pub fn db(&self) -> &Db {
@@ -206,9 +221,11 @@ impl Store {
 
     /// Inserts a pending operation, unless its idempotency key was used.
     pub async fn create(&self, new: NewOperation) -> Result<Created, StoreError> {
-        let inserted = match &self.db {
-            Db::Sqlite(pool) => sqlite::insert(pool, &new).await?,
-            Db::Postgres(pool) => postgres::insert(pool, &new).await?,
+        let inserted = match self.commits.write(Write::Insert(new.clone())).await? {
+            Written::Inserted(inserted) => inserted,
+            Written::Updated(_) => {
+                return Err(StoreError::Internal("an insert answered as an update".to_owned()))
+            }
         };
         if let Some(operation) = inserted {
             self.changes.publish(operation.id);
@@ -234,11 +251,22 @@ impl Store {
 
     /// Claims the oldest pending operation that is due, for `lease`.
     pub async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+        Ok(self.claim_many(worker, lease, 1).await?.pop())
+    }
+
+    /// Claims the oldest pending operations that are due, at most `limit`,
+    /// for `lease`, in one statement.
+    pub async fn claim_many(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
         let claimed = match &self.db {
-            Db::Sqlite(pool) => sqlite::claim(pool, worker, lease).await?,
-            Db::Postgres(pool) => postgres::claim(pool, worker, lease).await?,
+            Db::Sqlite(pool) => sqlite::claim(pool, worker, lease, limit).await?,
+            Db::Postgres(pool) => postgres::claim(pool, worker, lease, limit).await?,
         };
-        if let Some(claimed) = &claimed {
+        for claimed in &claimed {
             self.changes.publish(claimed.token.id);
         }
         Ok(claimed)
@@ -254,29 +282,24 @@ impl Store {
 
     /// processing → completed; false when the claim was lost.
     pub async fn complete(&self, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
-        let written = match &self.db {
-            Db::Sqlite(pool) => sqlite::complete(pool, token, result).await?,
-            Db::Postgres(pool) => postgres::complete(pool, token, result).await?,
-        };
+        let written = self
+            .update(Write::Complete(token.clone(), result.clone()))
+            .await?;
         Ok(self.published(token.id, written))
     }
 
     /// processing → failed; false when the claim was lost.
     pub async fn fail(&self, token: &ClaimToken, code: ErrorCode, message: &str) -> Result<bool, StoreError> {
-        let written = match &self.db {
-            Db::Sqlite(pool) => sqlite::fail(pool, token, code, message).await?,
-            Db::Postgres(pool) => postgres::fail(pool, token, code, message).await?,
-        };
+        let written = self
+            .update(Write::Fail(token.clone(), code, message.to_owned()))
+            .await?;
         Ok(self.published(token.id, written))
     }
 
     /// processing → pending, claimable again after `delay`; false when the
     /// claim was lost.
     pub async fn retry_later(&self, token: &ClaimToken, delay: Duration) -> Result<bool, StoreError> {
-        let written = match &self.db {
-            Db::Sqlite(pool) => sqlite::retry_later(pool, token, delay).await?,
-            Db::Postgres(pool) => postgres::retry_later(pool, token, delay).await?,
-        };
+        let written = self.update(Write::RetryLater(token.clone(), delay)).await?;
         Ok(self.published(token.id, written))
     }
 

@@ -99,9 +99,13 @@ impl rocket_db_pools::Pool for PostgresPool {
     async fn close(&self) {}
 }
 
-/// rocket_db_pools' settings, as its own sqlx pools read them.
+/// rocket_db_pools' settings, as its own sqlx pools read them. No ping
+/// before each use: it would double the round trips of every query, and a
+/// connection that broke fails its query, is dropped, and the caller's
+/// error is a retryable 503.
 fn pool_options<DB: sqlx::Database>(config: &Config) -> PoolOptions<DB> {
     PoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(u32::try_from(config.max_connections).unwrap_or(u32::MAX))
         .min_connections(config.min_connections.unwrap_or_default())
         .acquire_timeout(Duration::from_secs(config.connect_timeout))

@@ -62,7 +62,10 @@ pub async fn find_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Operation>, St
     rows.into_iter().map(Operation::try_from).collect()
 }
 
-pub async fn insert(pool: &PgPool, new: &NewOperation) -> Result<Option<Operation>, StoreError> {
+pub async fn insert<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    new: &NewOperation,
+) -> Result<Option<Operation>, StoreError> {
     let sql = format!(
         "INSERT INTO operations (id, operation_type, status, input, idempotency_key, request_hash)
          VALUES ($1, $2, 'pending', $3, $4, $5)
@@ -76,7 +79,7 @@ pub async fn insert(pool: &PgPool, new: &NewOperation) -> Result<Option<Operatio
         .bind(&new.input)
         .bind(key.map(|k| &k.key))
         .bind(key.map(|k| &k.request_hash))
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?;
     row.map(Operation::try_from).transpose()
 }
@@ -96,31 +99,40 @@ pub async fn find_by_idempotency_key(
     .transpose()
 }
 
-pub async fn claim(pool: &PgPool, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+pub async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    lease: Duration,
+    limit: u32,
+) -> Result<Vec<Claimed>, StoreError> {
     let sql = format!(
         "UPDATE operations
             SET status = 'processing', attempts = attempts + 1, claimed_by = $1,
                 lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
-          WHERE id = (SELECT id FROM operations
-                       WHERE status = 'pending' AND available_at <= now()
-                       ORDER BY created_at, id LIMIT 1
-                       FOR UPDATE SKIP LOCKED)
+          WHERE id IN (SELECT id FROM operations
+                        WHERE status = 'pending' AND available_at <= now()
+                        ORDER BY created_at, id LIMIT $3
+                        FOR UPDATE SKIP LOCKED)
          RETURNING {COLUMNS}, input, claimed_by"
     );
-    let row: Option<ClaimRow> = sqlx::query_as(&sql)
+    let rows: Vec<ClaimRow> = sqlx::query_as(&sql)
         .bind(worker)
         .bind(lease.as_secs_f64())
-        .fetch_optional(pool)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let operation = Operation::try_from(row.operation)?;
-    Ok(Some(Claimed::new(operation, row.input, row.claimed_by)))
+    rows.into_iter()
+        .map(|row| {
+            let operation = Operation::try_from(row.operation)?;
+            Ok(Claimed::new(operation, row.input, row.claimed_by))
+        })
+        .collect()
 }
 
 /// Runs `UPDATE … SET {set}` if the claim still holds; `set` may use the
 /// parameters $4 and on (text; cast them), bound from `values` in order.
-async fn update_claimed(
-    pool: &PgPool,
+async fn update_claimed<'e>(
+    db: impl sqlx::PgExecutor<'e>,
     token: &ClaimToken,
     set: &str,
     values: &[String],
@@ -133,7 +145,7 @@ async fn update_claimed(
     for value in values {
         query = query.bind(value);
     }
-    Ok(query.execute(pool).await?.rows_affected() == 1)
+    Ok(query.execute(db).await?.rows_affected() == 1)
 }
 
 pub async fn renew(pool: &PgPool, token: &ClaimToken, lease: Duration) -> Result<bool, StoreError> {
@@ -141,9 +153,13 @@ pub async fn renew(pool: &PgPool, token: &ClaimToken, lease: Duration) -> Result
     update_claimed(pool, token, set, &[lease.as_secs_f64().to_string()]).await
 }
 
-pub async fn complete(pool: &PgPool, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
+pub async fn complete<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    token: &ClaimToken,
+    result: &Value,
+) -> Result<bool, StoreError> {
     let set = "status = 'completed', result = $4::jsonb, lease_expires_at = NULL, updated_at = now()";
-    update_claimed(pool, token, set, &[result.to_string()]).await
+    update_claimed(db, token, set, &[result.to_string()]).await
 }
 
 pub async fn set_progress(pool: &PgPool, token: &ClaimToken, progress: &Value) -> Result<bool, StoreError> {
@@ -151,21 +167,25 @@ pub async fn set_progress(pool: &PgPool, token: &ClaimToken, progress: &Value) -
     update_claimed(pool, token, set, &[progress.to_string()]).await
 }
 
-pub async fn fail(
-    pool: &PgPool,
+pub async fn fail<'e>(
+    db: impl sqlx::PgExecutor<'e>,
     token: &ClaimToken,
     code: ErrorCode,
     message: &str,
 ) -> Result<bool, StoreError> {
     let set =
         "status = 'failed', error_code = $4, error_message = $5, lease_expires_at = NULL, updated_at = now()";
-    update_claimed(pool, token, set, &[code.as_str().to_owned(), message.to_owned()]).await
+    update_claimed(db, token, set, &[code.as_str().to_owned(), message.to_owned()]).await
 }
 
-pub async fn retry_later(pool: &PgPool, token: &ClaimToken, delay: Duration) -> Result<bool, StoreError> {
+pub async fn retry_later<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    token: &ClaimToken,
+    delay: Duration,
+) -> Result<bool, StoreError> {
     let set = "status = 'pending', available_at = now() + make_interval(secs => $4::float8),
                lease_expires_at = NULL, updated_at = now()";
-    update_claimed(pool, token, set, &[delay.as_secs_f64().to_string()]).await
+    update_claimed(db, token, set, &[delay.as_secs_f64().to_string()]).await
 }
 
 pub async fn release(pool: &PgPool, token: &ClaimToken) -> Result<bool, StoreError> {

@@ -83,7 +83,10 @@ pub async fn find_many(pool: &SqlitePool, ids: &[Uuid]) -> Result<Vec<Operation>
     Ok(found)
 }
 
-pub async fn insert(pool: &SqlitePool, new: &NewOperation) -> Result<Option<Operation>, StoreError> {
+pub async fn insert<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    new: &NewOperation,
+) -> Result<Option<Operation>, StoreError> {
     let sql = format!(
         "INSERT INTO operations (id, operation_type, status, input, idempotency_key, request_hash)
          VALUES (?1, ?2, 'pending', ?3, ?4, ?5)
@@ -97,7 +100,7 @@ pub async fn insert(pool: &SqlitePool, new: &NewOperation) -> Result<Option<Oper
         .bind(new.input.to_string())
         .bind(key.map(|k| &k.key))
         .bind(key.map(|k| &k.request_hash))
-        .fetch_all(pool)
+        .fetch_all(db)
         .await?
         .pop();
     row.map(Operation::try_from).transpose()
@@ -120,35 +123,44 @@ pub async fn find_by_idempotency_key(
 
 /// One conditional `UPDATE … RETURNING`: SQLite runs one writer at a time,
 /// so two workers can never both see the row pending.
-pub async fn claim(pool: &SqlitePool, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+pub async fn claim(
+    pool: &SqlitePool,
+    worker: &str,
+    lease: Duration,
+    limit: u32,
+) -> Result<Vec<Claimed>, StoreError> {
     let sql = format!(
         "UPDATE operations
             SET status = 'processing', attempts = attempts + 1, claimed_by = ?1,
                 lease_expires_at = {lease_end}, updated_at = {NOW}
-          WHERE id = (SELECT id FROM operations
-                       WHERE status = 'pending' AND available_at <= {NOW}
-                       ORDER BY created_at, id LIMIT 1)
+          WHERE id IN (SELECT id FROM operations
+                        WHERE status = 'pending' AND available_at <= {NOW}
+                        ORDER BY created_at, id LIMIT ?3)
             AND status = 'pending'
          RETURNING {COLUMNS}, input, claimed_by",
         lease_end = now_plus(2),
     );
-    let row: Option<ClaimRow> = sqlx::query_as(&sql)
+    let rows: Vec<ClaimRow> = sqlx::query_as(&sql)
         .bind(worker)
         .bind(lease.as_secs_f64())
+        .bind(limit)
         .fetch_all(pool)
-        .await?
-        .pop();
-    let Some(row) = row else { return Ok(None) };
-    let input = serde_json::from_str(&row.input)
-        .map_err(|_| StoreError::Internal(format!("operation {}: unreadable input", row.operation.id)))?;
-    let operation = Operation::try_from(row.operation)?;
-    Ok(Some(Claimed::new(operation, input, row.claimed_by)))
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let input = serde_json::from_str(&row.input).map_err(|_| {
+                StoreError::Internal(format!("operation {}: unreadable input", row.operation.id))
+            })?;
+            let operation = Operation::try_from(row.operation)?;
+            Ok(Claimed::new(operation, input, row.claimed_by))
+        })
+        .collect()
 }
 
 /// Runs `UPDATE … SET {set}` if the claim still holds; `set` may use the
 /// parameters ?4 and on, bound from `values` in order.
-async fn update_claimed(
-    pool: &SqlitePool,
+async fn update_claimed<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
     token: &ClaimToken,
     set: &str,
     values: &[String],
@@ -161,7 +173,7 @@ async fn update_claimed(
     for value in values {
         query = query.bind(value);
     }
-    Ok(query.execute(pool).await?.rows_affected() == 1)
+    Ok(query.execute(db).await?.rows_affected() == 1)
 }
 
 pub async fn renew(pool: &SqlitePool, token: &ClaimToken, lease: Duration) -> Result<bool, StoreError> {
@@ -169,9 +181,13 @@ pub async fn renew(pool: &SqlitePool, token: &ClaimToken, lease: Duration) -> Re
     update_claimed(pool, token, &set, &[lease.as_secs_f64().to_string()]).await
 }
 
-pub async fn complete(pool: &SqlitePool, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
+pub async fn complete<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    token: &ClaimToken,
+    result: &Value,
+) -> Result<bool, StoreError> {
     let set = format!("status = 'completed', result = ?4, lease_expires_at = NULL, updated_at = {NOW}");
-    update_claimed(pool, token, &set, &[result.to_string()]).await
+    update_claimed(db, token, &set, &[result.to_string()]).await
 }
 
 pub async fn set_progress(
@@ -183,8 +199,8 @@ pub async fn set_progress(
     update_claimed(pool, token, &set, &[progress.to_string()]).await
 }
 
-pub async fn fail(
-    pool: &SqlitePool,
+pub async fn fail<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
     token: &ClaimToken,
     code: ErrorCode,
     message: &str,
@@ -192,15 +208,19 @@ pub async fn fail(
     let set = format!(
         "status = 'failed', error_code = ?4, error_message = ?5, lease_expires_at = NULL, updated_at = {NOW}"
     );
-    update_claimed(pool, token, &set, &[code.as_str().to_owned(), message.to_owned()]).await
+    update_claimed(db, token, &set, &[code.as_str().to_owned(), message.to_owned()]).await
 }
 
-pub async fn retry_later(pool: &SqlitePool, token: &ClaimToken, delay: Duration) -> Result<bool, StoreError> {
+pub async fn retry_later<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    token: &ClaimToken,
+    delay: Duration,
+) -> Result<bool, StoreError> {
     let set = format!(
         "status = 'pending', available_at = {}, lease_expires_at = NULL, updated_at = {NOW}",
         now_plus(4)
     );
-    update_claimed(pool, token, &set, &[delay.as_secs_f64().to_string()]).await
+    update_claimed(db, token, &set, &[delay.as_secs_f64().to_string()]).await
 }
 
 pub async fn release(pool: &SqlitePool, token: &ClaimToken) -> Result<bool, StoreError> {

@@ -1,27 +1,29 @@
 //! Background workers: claim pending operations, run their handlers, and
 //! record how they ended.
 //!
-//! [`WorkerPool::run_once`] claims and runs one operation; a worker is that
-//! in a loop, woken at once by operations created in this process and every
-//! `idle_poll_ms` for those created elsewhere. Tests call `run_once`
-//! directly instead of waiting.
+//! [`WorkerPool::run_once`] claims and runs one operation; tests call it
+//! directly instead of waiting. A worker runs operations in a loop, woken
+//! at once by operations created in this process and every `idle_poll_ms`
+//! for those created elsewhere. One worker at a time claims, in one
+//! statement, as many operations as there are idle workers; the others
+//! take theirs from what it claimed.
 
 mod backoff;
 mod fairing;
 mod run;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rocket::tokio::sync::{watch, Notify};
+use rocket::tokio::sync::{watch, Mutex as AsyncMutex, Notify};
 use rocket::tokio::task::AbortHandle;
 use uuid::Uuid;
 
 use crate::config::OperationsConfig;
 use crate::handlers::Registry;
-use crate::store::{Store, StoreError};
+use crate::store::{Claimed, Store, StoreError};
 use crate::telemetry::{EventLog, Metrics};
 use rocket::serde::json::Value;
 
@@ -82,6 +84,12 @@ struct Inner {
     running: Mutex<HashMap<Uuid, AbortHandle>>,
     /// Worker loops alive now.
     alive: AtomicUsize,
+    /// Workers running an operation now.
+    busy: AtomicUsize,
+    /// Held by the worker that claims for all.
+    claiming: AsyncMutex<()>,
+    /// Claimed for an idle worker, not yet taken.
+    claimed: Mutex<VecDeque<Claimed>>,
 }
 
 impl WorkerPool {
@@ -109,6 +117,9 @@ impl WorkerPool {
                 phase: watch::Sender::new(Phase::Running),
                 running: Mutex::new(HashMap::new()),
                 alive: AtomicUsize::new(0),
+                busy: AtomicUsize::new(0),
+                claiming: AsyncMutex::new(()),
+                claimed: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -143,6 +154,11 @@ impl WorkerPool {
         let Some(claimed) = self.inner.store.claim(worker, self.inner.settings.lease).await? else {
             return Ok(false);
         };
+        self.execute(worker, claimed).await?;
+        Ok(true)
+    }
+
+    async fn execute(&self, worker: &str, claimed: Claimed) -> Result<(), StoreError> {
         self.inner.log.operation(
             "operation.claimed",
             claimed.token.id,
@@ -156,8 +172,51 @@ impl WorkerPool {
             ],
         );
         let outcome = self.run(&claimed).await;
-        self.settle(&claimed, outcome).await?;
-        Ok(true)
+        self.settle(&claimed, outcome).await
+    }
+
+    /// An operation for an idle worker: one claimed for it already, or a
+    /// claim for every idle worker, of which it keeps the first.
+    async fn next_claimed(&self, worker: &str) -> Result<Option<Claimed>, StoreError> {
+        if let Some(claimed) = self.queued().pop_front() {
+            return Ok(Some(claimed));
+        }
+        let _claiming = self.inner.claiming.lock().await;
+        // Filled while this worker waited for its turn.
+        if let Some(claimed) = self.queued().pop_front() {
+            return Ok(Some(claimed));
+        }
+        let busy = self.inner.busy.load(Ordering::Relaxed);
+        let idle = self.inner.settings.workers.saturating_sub(busy).max(1);
+        let limit = u32::try_from(idle).unwrap_or(u32::MAX);
+        let mut claimed = self
+            .inner
+            .store
+            .claim_many(worker, self.inner.settings.lease, limit)
+            .await?
+            .into_iter();
+        let mine = claimed.next();
+        let mut queued = self.queued();
+        for other in claimed {
+            queued.push_back(other);
+            self.inner.wake.notify_one();
+        }
+        Ok(mine)
+    }
+
+    /// Gives back what was claimed and not started: shutdown.
+    async fn release_queued(&self) {
+        loop {
+            let Some(claimed) = self.queued().pop_front() else {
+                return;
+            };
+            if let Err(e) = self.inner.store.release(&claimed.token).await {
+                let error = ("error", Value::from(e.to_string()));
+                self.inner
+                    .log
+                    .operation("operation.release_failed", claimed.token.id, &[error]);
+            }
+        }
     }
 
     /// Takes back operations whose lease ran out, waking workers for those
@@ -191,6 +250,11 @@ impl WorkerPool {
         Ok(())
     }
 
+    fn queued(&self) -> std::sync::MutexGuard<'_, VecDeque<Claimed>> {
+        // A panic while holding the lock leaves the queue itself intact.
+        self.inner.claimed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, AbortHandle>> {
         // A panic while holding the lock leaves the map itself intact.
         self.inner.running.lock().unwrap_or_else(PoisonError::into_inner)
@@ -200,13 +264,22 @@ impl WorkerPool {
         format!("{}-w{index}", self.inner.process)
     }
 
-    /// One worker: `run_once` until shutdown, resting when nothing is due.
+    /// One worker: runs operations until shutdown, resting when nothing is
+    /// due.
     async fn work(self, index: usize) {
         let _alive = Alive::new(&self.inner.alive);
         let name = self.worker_name(index);
         let mut phase = self.inner.phase.subscribe();
         while *phase.borrow() == Phase::Running {
-            match self.run_once(&name).await {
+            let ran = match self.next_claimed(&name).await {
+                Ok(Some(claimed)) => {
+                    let _busy = Alive::new(&self.inner.busy);
+                    self.execute(&name, claimed).await.map(|()| true)
+                }
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
+            match ran {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => self.inner.log.emit(
@@ -223,6 +296,7 @@ impl WorkerPool {
                 _ = phase.changed() => {}
             }
         }
+        self.release_queued().await;
     }
 
     /// Takes back expired leases every `idle_poll` until shutdown.
@@ -242,7 +316,7 @@ impl WorkerPool {
     }
 }
 
-/// Counts a worker loop as alive until it ends, however it ends.
+/// Counts a worker loop (alive, or busy) until it ends, however it ends.
 struct Alive<'a>(&'a AtomicUsize);
 
 impl<'a> Alive<'a> {

@@ -11,6 +11,7 @@ mod conditional;
 mod create;
 mod errors;
 mod events;
+mod group_commit;
 mod leases;
 mod lifecycle;
 mod long_poll;

@@ -1,0 +1,93 @@
+//! Writes committed in groups, and operations claimed several at a time:
+//! each caller still gets its own answer, and one failing write does not
+//! take the others down with it.
+
+use std::time::Duration;
+
+use rocket::futures::future::join_all;
+use rocket::serde::json::json;
+use uuid::Uuid;
+
+use longrun::store::{Created, NewOperation, StoreError};
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    concurrent_creations_each_get_their_own_operation_and_a_failing_one_fails_alone,
+    one_claim_takes_several_operations_oldest_first_each_once,
+);
+
+fn new_operation(id: Uuid) -> NewOperation {
+    NewOperation {
+        id,
+        operation_type: "echo".to_owned(),
+        input: json!({"result": id.to_string()}),
+        idempotency: None,
+    }
+}
+
+async fn concurrent_creations_each_get_their_own_operation_and_a_failing_one_fails_alone(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let store = app.store();
+    let taken = Uuid::new_v4();
+    assert!(matches!(
+        store.create(new_operation(taken)).await,
+        Ok(Created::New(_))
+    ));
+
+    // Sent together, so that they share transactions; one reuses an id.
+    let mut ids: Vec<Uuid> = (0..40).map(|_| Uuid::new_v4()).collect();
+    ids[17] = taken;
+    let results = join_all(ids.iter().map(|id| store.create(new_operation(*id)))).await;
+
+    for (id, result) in ids.iter().zip(&results) {
+        match result {
+            Ok(Created::New(operation)) => {
+                assert_ne!(*id, taken);
+                assert_eq!(operation.id, *id);
+            }
+            Err(StoreError::Internal(_)) => assert_eq!(*id, taken, "only the duplicate fails"),
+            _ => panic!("{id}: unexpected result"),
+        }
+    }
+    for id in ids.iter().filter(|id| **id != taken) {
+        let polled = app.get(&format!("/api/v1/operations/{id}")).await;
+        assert_eq!(polled.json()["status"], "pending", "{id} was committed");
+    }
+}
+
+async fn one_claim_takes_several_operations_oldest_first_each_once(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        created.push(app.create("echo", json!({})).await);
+        // SQLite's timestamps have millisecond resolution: a clock step
+        // keeps creation order unambiguous.
+        rocket::tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let store = app.store();
+    let lease = Duration::from_secs(30);
+
+    let first = store.claim_many("worker", lease, 3).await.unwrap();
+    let second = store.claim_many("worker", lease, 3).await.unwrap();
+    let third = store.claim_many("worker", lease, 3).await.unwrap();
+
+    let ids = |claims: &[longrun::store::Claimed]| claims.iter().map(|c| c.token.id).collect::<Vec<_>>();
+    let mut first_ids = ids(&first);
+    first_ids.sort_by_key(|id| created.iter().position(|c| c == id));
+    assert_eq!(first_ids, created[..3]);
+    let mut second_ids = ids(&second);
+    second_ids.sort_by_key(|id| created.iter().position(|c| c == id));
+    assert_eq!(second_ids, created[3..]);
+    assert!(third.is_empty());
+    for claimed in first.iter().chain(&second) {
+        assert_eq!(claimed.token.attempt, 1);
+        let polled = app.get(&format!("/api/v1/operations/{}", claimed.token.id)).await;
+        assert_eq!(polled.json()["status"], "processing");
+    }
+}
