@@ -352,7 +352,7 @@ def cmd_ready(args):
             conn.request("GET", probe)
             status = conn.getresponse().status
             conn.close()
-            if status == 404:
+            if status == args.status:
                 return
             last = f"status {status}"
         except OSError as e:
@@ -1072,6 +1072,7 @@ def main():
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--pid", type=int)
     s.add_argument("--timeout", type=float, default=30)
+    s.add_argument("--status", type=int, default=404, help="the status an unknown operation gets")
     s.set_defaults(fn=cmd_ready)
 
     s = sub.add_parser("seed")
