@@ -11,7 +11,7 @@
 //! change feed, so entries are served only while the feed is current:
 //! within `max_staleness` of its last complete reading.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,10 @@ const SHARDS: usize = 1 << SHARD_BITS;
 
 pub struct PollCache {
     shards: Box<[Mutex<Shard>]>,
+    /// The most entries held, all shards together.
+    capacity: usize,
+    /// Entries held, all shards together.
+    held: AtomicUsize,
     /// The clock entries are served against.
     epoch: Instant,
     /// Entries may be served until this many microseconds after `epoch`;
@@ -62,17 +66,21 @@ impl PollCache {
     /// database), served while the feed confirmed them within
     /// `max_staleness`.
     pub fn new(capacity: usize, max_staleness: Duration) -> Self {
-        let per_shard = capacity.div_ceil(SHARDS);
+        // Shards have no bound of their own: ids never spread evenly, and a
+        // shard a little over an even share would drop, in a cycle, each
+        // entry just before it is polled again.
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
-                    entries: LruCache::new(per_shard),
+                    entries: LruCache::new_unbounded(),
                     removals: 0,
                 })
             })
             .collect();
         PollCache {
             shards,
+            capacity,
+            held: AtomicUsize::new(0),
             epoch: Instant::now(),
             served_until_us: AtomicU64::new(0),
             max_staleness,
@@ -102,10 +110,21 @@ impl PollCache {
     }
 
     /// Keeps what was read with `ticket`, unless a change came in between.
+    /// When full, drops the least recently polled entry of the same shard.
     pub fn store(&self, ticket: Ticket, id: Uuid, observed: &Arc<Observed>) {
+        if self.capacity == 0 {
+            return;
+        }
         let mut shard = self.shard(ticket.shard);
-        if shard.removals == ticket.removals && shard.entries.capacity() > 0 {
-            shard.entries.insert(id, observed.clone());
+        if shard.removals != ticket.removals {
+            return;
+        }
+        if shard.entries.insert(id, observed.clone()).is_some() {
+            return;
+        }
+        if self.held.fetch_add(1, Ordering::Relaxed) >= self.capacity && shard.entries.remove_lru().is_some()
+        {
+            self.held.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -113,7 +132,9 @@ impl PollCache {
     pub fn remove(&self, id: Uuid) {
         let mut shard = self.shard(self.shard_of(id));
         shard.removals += 1;
-        shard.entries.remove(&id);
+        if shard.entries.remove(&id).is_some() {
+            self.held.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Anything may have changed.
@@ -121,6 +142,7 @@ impl PollCache {
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
             shard.removals += 1;
+            self.held.fetch_sub(shard.entries.len(), Ordering::Relaxed);
             shard.entries.clear();
         }
     }
@@ -136,7 +158,7 @@ impl PollCache {
         CacheUsage {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
-            entries: self.shards.iter().map(|shard| lock(shard).entries.len()).sum(),
+            entries: self.held.load(Ordering::Relaxed),
         }
     }
 
@@ -256,18 +278,35 @@ mod tests {
     }
 
     #[test]
-    fn the_least_recently_polled_go_first_when_full() {
-        let cache = current(SHARDS);
-        // One entry per shard: find two ids of the same shard.
+    fn the_least_recently_polled_of_its_shard_goes_first_when_full() {
+        let cache = current(2);
         let first = Uuid::new_v4();
-        let second = std::iter::repeat_with(Uuid::new_v4)
-            .find(|id| cache.shard_of(*id) == cache.shard_of(first))
-            .unwrap_or(first);
+        let same_shard = || {
+            std::iter::repeat_with(Uuid::new_v4)
+                .find(|id| cache.shard_of(*id) == cache.shard_of(first))
+                .unwrap_or(first)
+        };
+        let (second, third) = (same_shard(), same_shard());
         cache.store(cache.ticket(first), first, &observed("first"));
         cache.store(cache.ticket(second), second, &observed("second"));
-        assert!(cache.get(first).is_none());
-        assert!(cache.get(second).is_some());
-        assert_eq!(cache.usage().entries, 1);
+        assert!(cache.get(first).is_some(), "now more recently polled than second");
+        cache.store(cache.ticket(third), third, &observed("third"));
+        assert!(cache.get(second).is_none());
+        assert!(cache.get(first).is_some() && cache.get(third).is_some());
+        assert_eq!(cache.usage().entries, 2);
+    }
+
+    #[test]
+    fn as_many_entries_as_allowed_are_held_however_they_spread_over_shards() {
+        let cache = current(1000);
+        let ids: Vec<Uuid> = (0..1000).map(|_| Uuid::new_v4()).collect();
+        for id in &ids {
+            cache.store(cache.ticket(*id), *id, &observed("a"));
+        }
+        assert!(ids.iter().all(|id| cache.get(*id).is_some()));
+        let one_more = Uuid::new_v4();
+        cache.store(cache.ticket(one_more), one_more, &observed("b"));
+        assert_eq!(cache.usage().entries, 1000);
     }
 
     #[test]
