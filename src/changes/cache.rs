@@ -12,7 +12,7 @@
 //! within `max_staleness` of its last complete reading.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use hashlink::LruCache;
@@ -49,7 +49,7 @@ pub struct CacheUsage {
 }
 
 struct Shard {
-    entries: LruCache<Uuid, Arc<Observed>>,
+    entries: LruCache<Uuid, Observed>,
     /// Bumped by every removal, so that a read it overtook is not stored.
     removals: u64,
 }
@@ -90,7 +90,7 @@ impl PollCache {
     }
 
     /// The operation as last read, when it is held and the feed is current.
-    pub fn get(&self, id: Uuid) -> Option<Arc<Observed>> {
+    pub fn get(&self, id: Uuid) -> Option<Observed> {
         let found = match self.is_current() {
             true => self.shard(self.shard_of(id)).entries.get(&id).cloned(),
             false => None,
@@ -111,7 +111,7 @@ impl PollCache {
 
     /// Keeps what was read with `ticket`, unless a change came in between.
     /// When full, drops the least recently polled entry of the same shard.
-    pub fn store(&self, ticket: Ticket, id: Uuid, observed: &Arc<Observed>) {
+    pub fn store(&self, ticket: Ticket, id: Uuid, observed: &Observed) {
         if self.capacity == 0 {
             return;
         }
@@ -194,17 +194,23 @@ fn micros(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Representation;
+    use crate::domain::{Operation, Status};
 
     const FRESH: Duration = Duration::from_secs(60);
 
-    fn observed(body: &str) -> Arc<Observed> {
-        Arc::new(Observed {
-            representation: Representation {
-                body: body.to_owned(),
-                etag: format!("\"{body}\""),
-            },
-            finished: false,
+    fn observed(result: &str) -> Observed {
+        let now = chrono::Utc::now();
+        Observed::new(&Operation {
+            id: Uuid::nil(),
+            operation_type: "echo".to_owned(),
+            status: Status::Completed,
+            result: Some(result.into()),
+            error_message: None,
+            error_code: None,
+            attempts: 1,
+            progress: None,
+            created_at: now,
+            updated_at: now,
         })
     }
 
@@ -219,10 +225,8 @@ mod tests {
         let cache = current(100);
         let id = Uuid::new_v4();
         cache.store(cache.ticket(id), id, &observed("a"));
-        assert_eq!(
-            cache.get(id).map(|o| o.representation.body.clone()),
-            Some("a".into())
-        );
+        let held = cache.get(id).map(|o| o.body().to_owned());
+        assert!(held.is_some_and(|body| body.contains(r#""result":"a""#)));
         cache.remove(id);
         assert!(cache.get(id).is_none());
     }

@@ -26,29 +26,47 @@ use crate::store::{Store, StoreError};
 pub use cache::PollCache;
 pub use fairing::Notifier;
 
-/// An operation as polls and events send it: its body and ETag, and
+/// An operation as polls and events send it: its ETag and body, and
 /// whether it is finished. Read once per change, shared by every poll and
-/// waiter that wants it.
-#[derive(Debug)]
+/// waiter that wants it. ETag and body are one allocation, the only one an
+/// operation held in memory needs. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct Observed {
-    pub representation: Representation,
-    pub finished: bool,
+    /// The ETag, then the body.
+    text: Arc<str>,
+    etag_len: usize,
+    finished: bool,
 }
 
 impl Observed {
-    pub fn new(operation: &Operation) -> Arc<Self> {
-        let mut representation = operation.representation();
-        // Held for as long as it is polled: no spare capacity.
-        representation.body.shrink_to_fit();
-        Arc::new(Observed {
-            representation,
+    pub fn new(operation: &Operation) -> Self {
+        let Representation { body, etag } = operation.representation();
+        let mut text = String::with_capacity(etag.len() + body.len());
+        text.push_str(&etag);
+        text.push_str(&body);
+        Observed {
+            text: Arc::from(text),
+            etag_len: etag.len(),
             finished: operation.status.is_finished(),
-        })
+        }
+    }
+
+    /// Quoted, as the `ETag` header carries it.
+    pub fn etag(&self) -> &str {
+        &self.text[..self.etag_len]
+    }
+
+    pub fn body(&self) -> &str {
+        &self.text[self.etag_len..]
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
     }
 }
 
 /// The last read of a watched operation and the change it was made after.
-type SharedRead = Arc<AsyncMutex<Option<(u64, Option<Arc<Observed>>)>>>;
+type SharedRead = Arc<AsyncMutex<Option<(u64, Option<Observed>)>>>;
 
 /// The waiters of this process, by operation, and the operations held in
 /// memory for polls. Every change of an operation goes through
@@ -165,7 +183,7 @@ impl Subscription {
     /// The operation as it is since the last change this subscription saw:
     /// the first waiter to ask reads it, the others of the same change get
     /// that read. `None` once it is gone.
-    pub async fn read(&mut self, store: &Store) -> Result<Option<Arc<Observed>>, StoreError> {
+    pub async fn read(&mut self, store: &Store) -> Result<Option<Observed>, StoreError> {
         let seen = *self.receiver.borrow_and_update();
         let mut shared = self.shared_read.lock().await;
         if let Some((read_after, observed)) = &*shared {

@@ -2,7 +2,6 @@
 //! `?wait=`, `Last-Event-ID`, and the response a poll gets.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::http::{ContentType, Header, Status};
@@ -148,7 +147,7 @@ impl<'r> FromRequest<'r> for LastEventId {
 /// has it already. `Retry-After` while unfinished, `Cache-Control: no-cache`
 /// always: a cache may keep it but must revalidate.
 pub struct Polled {
-    pub observed: Arc<Observed>,
+    pub observed: Observed,
     pub not_modified: bool,
     pub retry_after_secs: u64,
     /// The wait applied, for `Preference-Applied`.
@@ -159,9 +158,9 @@ impl<'r> Responder<'r, 'static> for Polled {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         let mut response = Response::build();
         response
-            .header(Header::new("ETag", self.observed.representation.etag.clone()))
+            .header(Header::new("ETag", self.observed.etag().to_owned()))
             .header(Header::new("Cache-Control", "no-cache"));
-        if !self.observed.finished {
+        if !self.observed.is_finished() {
             response.header(Header::new("Retry-After", self.retry_after_secs.to_string()));
         }
         if let Some(wait) = self.preference_applied {
@@ -188,11 +187,11 @@ impl<'r> Responder<'r, 'static> for Polled {
 }
 
 /// The body of an operation held in memory, written without a copy.
-struct SharedBody(Arc<Observed>);
+struct SharedBody(Observed);
 
 impl AsRef<[u8]> for SharedBody {
     fn as_ref(&self) -> &[u8] {
-        self.0.representation.body.as_bytes()
+        self.0.body().as_bytes()
     }
 }
 

@@ -76,15 +76,14 @@ pub(super) async fn operation_events(
         let mut last_sent = last_event_id.0;
         let mut current = Some(first);
         while let Some(observed) = current.take() {
-            let representation = &observed.representation;
-            subscription.saw(&representation.etag);
-            if last_sent.as_deref() != Some(representation.etag.as_str()) {
-                last_sent = Some(representation.etag.clone());
-                yield Event::data(representation.body.clone())
+            subscription.saw(observed.etag());
+            if last_sent.as_deref() != Some(observed.etag()) {
+                last_sent = Some(observed.etag().to_owned());
+                yield Event::data(observed.body().to_owned())
                     .event("operation")
-                    .id(representation.etag.clone());
+                    .id(observed.etag().to_owned());
             }
-            if observed.finished {
+            if observed.is_finished() {
                 break;
             }
             tokio::select! {

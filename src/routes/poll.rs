@@ -1,4 +1,3 @@
-use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::tokio;
@@ -69,15 +68,15 @@ pub(super) async fn get_operation(
     let _waiting = Held::new(&metrics.long_poll_waiters);
     let deadline = Instant::now() + wait.duration;
     let mut observed = store.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
-    let arrived_as = observed.representation.etag.clone();
+    let arrived_as = observed.etag().to_owned();
     let unchanged = |etag: &str| match if_none_match.is_present() {
         true => if_none_match.matches(etag),
         false => etag == arrived_as,
     };
     let mut shutdown = shutdown;
     loop {
-        let etag = &observed.representation.etag;
-        if observed.finished || !unchanged(etag) {
+        let etag = observed.etag();
+        if observed.is_finished() || !unchanged(etag) {
             break;
         }
         subscription.saw(etag);
@@ -96,13 +95,13 @@ pub(super) async fn get_operation(
 }
 
 fn polled(
-    observed: Arc<Observed>,
+    observed: Observed,
     if_none_match: &IfNoneMatch,
     config: &OperationsConfig,
     preference_applied: Option<Duration>,
 ) -> Polled {
     Polled {
-        not_modified: if_none_match.matches(&observed.representation.etag),
+        not_modified: if_none_match.matches(observed.etag()),
         observed,
         retry_after_secs: config.retry_after_secs,
         preference_applied,

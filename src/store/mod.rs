@@ -14,7 +14,6 @@ mod pool;
 mod postgres;
 mod sqlite;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::serde::json::Value;
@@ -197,7 +196,7 @@ impl Store {
 
     /// The operation as polls send it: from memory when it is held there,
     /// else read, and kept for the next poll. Never writes.
-    pub async fn observe(&self, id: Uuid) -> Result<Option<Arc<Observed>>, StoreError> {
+    pub async fn observe(&self, id: Uuid) -> Result<Option<Observed>, StoreError> {
         let cache = self.changes.cache();
         if let Some(observed) = cache.get(id) {
             return Ok(Some(observed));
