@@ -24,16 +24,9 @@ WAIT_OPS=${BENCH_WAIT_OPS:-100}
 DELAY_MS=${BENCH_DELAY_MS:-20000}
 SEED_OPS=${BENCH_SEED_OPS:-1000}
 
-MODE=${1:-all}
-case "$MODE" in
-  sqlite) BACKENDS=(sqlite) ;;
-  postgres) BACKENDS=(postgres) ;;
-  all) BACKENDS=(sqlite postgres) ;;
-  *) echo "usage: $0 [sqlite|postgres|all]" >&2; exit 2 ;;
-esac
-COMMAND="bench/cheap_polling.sh $MODE"
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+select_backends "${1:-all}"
 
 require_tools
 # 10,000 sockets on each side, plus the database files.

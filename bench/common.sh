@@ -1,7 +1,7 @@
 # Sourced by the bench/*.sh drivers: what every benchmark run needs — the
 # checks, the build, a work directory cleaned up on any exit, the service
 # started on core 0, a quiet machine, and wrk runs audited for other load.
-# Expects BACKENDS (the backends to run) to be set by the caller.
+# Each driver calls select_backends with its argument first.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -11,6 +11,19 @@ PORT=${BENCH_PORT:-18080}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 WRK_SECS=${BENCH_WRK_SECS:-10}
 RETRIES=${BENCH_RETRIES:-1}   # reruns of a run that other processes disturbed
+
+# select_backends MODE: sets BACKENDS (sqlite, postgres or both) and COMMAND
+# (the command line the report names) from the driver's one argument.
+select_backends() {
+  MODE=$1
+  case "$MODE" in
+    sqlite) BACKENDS=(sqlite) ;;
+    postgres) BACKENDS=(postgres) ;;
+    all) BACKENDS=(sqlite postgres) ;;
+    *) echo "usage: $0 [sqlite|postgres|all]" >&2; exit 2 ;;
+  esac
+  COMMAND="bench/$(basename "$0") $MODE"
+}
 
 log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }

@@ -30,16 +30,9 @@ OPS=${BENCH_OPS:-100000}
 BIG_OPS=${BENCH_BIG_OPS:-1000000}
 CONNS=${BENCH_CONNS:-10000}
 
-MODE=${1:-all}
-case "$MODE" in
-  sqlite) BACKENDS=(sqlite) ;;
-  postgres) BACKENDS=(postgres) ;;
-  all) BACKENDS=(sqlite postgres) ;;
-  *) echo "usage: $0 [sqlite|postgres|all]" >&2; exit 2 ;;
-esac
-COMMAND="bench/poll_limits.sh $MODE"
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+select_backends "${1:-all}"
 BASE_DIR="$BENCH/hyper-baseline"
 BASE_BIN="$BASE_DIR/target/release/hyper-baseline"
 

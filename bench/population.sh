@@ -32,16 +32,9 @@ BASELINE=${BENCH_BASELINE:-1}
 # because a p99 over 20 s at 25,000/s moves with 200 ms of stalls in all.
 MAX_OTHER=${BENCH_POP_MAX_OTHER:-0.02}
 
-MODE=${1:-all}
-case "$MODE" in
-  sqlite) BACKENDS=(sqlite) ;;
-  postgres) BACKENDS=(postgres) ;;
-  all) BACKENDS=(sqlite postgres) ;;
-  *) echo "usage: $0 [sqlite|postgres|all]" >&2; exit 2 ;;
-esac
-COMMAND="bench/population.sh $MODE"
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+select_backends "${1:-all}"
 BASE_DIR="$BENCH/hyper-baseline"
 BASE_BIN="$BASE_DIR/target/release/hyper-baseline"
 OHA_FLAGS="--no-tui --output-format json --latency-correction --worker-threads 1 -c $CONNS"

@@ -33,16 +33,9 @@ MAX_RUN_S=${BENCH_MAX_RUN_S:-300}  # the client stops starting operations after 
 REFERENCE=${BENCH_REFERENCE:-1}    # 0: no hyper-baseline reference run
 NO_BUILD=${BENCH_NO_BUILD:-0}      # 1: use target/release/longrun as it is, even when older than src/
 
-MODE=${1:-all}
-case "$MODE" in
-  sqlite) BACKENDS=(sqlite) ;;
-  postgres) BACKENDS=(postgres) ;;
-  all) BACKENDS=(sqlite postgres) ;;
-  *) echo "usage: $0 [sqlite|postgres|all]" >&2; exit 2 ;;
-esac
-COMMAND="bench/work_throughput.sh $MODE"
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+select_backends "${1:-all}"
 CLIENT_DIR="$BENCH/work-throughput"
 CLIENT_BIN="$CLIENT_DIR/target/release/work-throughput"
 BASE_DIR="$BENCH/hyper-baseline"
