@@ -15,7 +15,6 @@ mod feed;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use rocket::tokio::sync::{watch, Mutex as AsyncMutex};
 use uuid::Uuid;
@@ -76,13 +75,6 @@ type SharedRead = Arc<AsyncMutex<Option<(u64, Option<Observed>)>>>;
 pub struct Changes {
     watched: Arc<Mutex<HashMap<Uuid, Watched>>>,
     cache: Arc<PollCache>,
-}
-
-impl Default for Changes {
-    /// No operation held in memory.
-    fn default() -> Self {
-        Self::new(PollCache::new(0, Duration::ZERO))
-    }
 }
 
 struct Watched {
@@ -221,15 +213,21 @@ impl Drop for Subscription {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use rocket::tokio::time::timeout;
 
     use super::*;
 
     const SOON: Duration = Duration::from_millis(50);
 
+    fn without_cache() -> Changes {
+        Changes::new(PollCache::new(0, Duration::ZERO))
+    }
+
     #[rocket::async_test]
     async fn a_published_change_wakes_the_subscriber_of_that_operation_only() {
-        let changes = Changes::default();
+        let changes = without_cache();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let mut watching_a = changes.subscribe(a);
         let mut watching_b = changes.subscribe(b);
@@ -242,7 +240,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn a_change_published_before_the_wait_is_not_missed() {
-        let changes = Changes::default();
+        let changes = without_cache();
         let id = Uuid::new_v4();
         let mut subscription = changes.subscribe(id);
 
@@ -253,7 +251,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn the_entry_goes_when_the_last_subscription_does() {
-        let changes = Changes::default();
+        let changes = without_cache();
         let id = Uuid::new_v4();
         let first = changes.subscribe(id);
         let second = changes.subscribe(id);
@@ -266,7 +264,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn a_recheck_wakes_only_when_the_etag_moved() {
-        let changes = Changes::default();
+        let changes = without_cache();
         let id = Uuid::new_v4();
         let mut subscription = changes.subscribe(id);
         subscription.saw("\"a\"");

@@ -68,10 +68,10 @@ pub(super) async fn get_operation(
     let _waiting = Held::new(&metrics.long_poll_waiters);
     let deadline = Instant::now() + wait.duration;
     let mut observed = store.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
-    let arrived_as = observed.etag().to_owned();
+    let arrived_as = observed.clone();
     let unchanged = |etag: &str| match if_none_match.is_present() {
         true => if_none_match.matches(etag),
-        false => etag == arrived_as,
+        false => etag == arrived_as.etag(),
     };
     let mut shutdown = shutdown;
     loop {
