@@ -116,10 +116,33 @@ impl PollCache {
             return;
         }
         let mut shard = self.shard(ticket.shard);
-        if shard.removals != ticket.removals {
-            return;
+        if shard.removals == ticket.removals {
+            self.hold(&mut shard, id, observed.clone());
         }
-        if shard.entries.insert(id, observed.clone()).is_some() {
+    }
+
+    /// This process changed `id` to `written`, with `ticket` taken before
+    /// its write began: `written` is held unless another change came in
+    /// between (whose order against this write is unknown: then nothing is
+    /// held). Either way, reads that began before are not kept.
+    pub fn replace(&self, ticket: Ticket, id: Uuid, written: impl FnOnce() -> Observed) {
+        if self.capacity == 0 {
+            return self.remove(id);
+        }
+        let written = written();
+        let mut shard = self.shard(ticket.shard);
+        if shard.removals != ticket.removals {
+            drop(shard);
+            return self.remove(id);
+        }
+        shard.removals += 1;
+        self.hold(&mut shard, id, written);
+    }
+
+    /// Holds `observed` as `id`; when full, drops the least recently polled
+    /// entry of the same shard.
+    fn hold(&self, shard: &mut Shard, id: Uuid, observed: Observed) {
+        if shard.entries.insert(id, observed).is_some() {
             return;
         }
         if self.held.fetch_add(1, Ordering::Relaxed) >= self.capacity && shard.entries.remove_lru().is_some()
@@ -238,6 +261,34 @@ mod tests {
         let ticket = cache.ticket(id);
         cache.remove(id);
         cache.store(ticket, id, &observed("stale"));
+        assert!(cache.get(id).is_none());
+    }
+
+    #[test]
+    fn an_own_write_is_held_as_written_and_overtakes_reads_begun_before_it() {
+        let cache = current(100);
+        let id = Uuid::new_v4();
+        cache.store(cache.ticket(id), id, &observed("before"));
+        let read_before = cache.ticket(id);
+
+        cache.replace(cache.ticket(id), id, || observed("written"));
+        cache.store(read_before, id, &observed("before"));
+
+        let held = cache.get(id).map(|o| o.body().to_owned());
+        assert!(held.is_some_and(|body| body.contains(r#""result":"written""#)));
+    }
+
+    #[test]
+    fn an_own_write_that_another_change_overtook_is_not_held() {
+        let cache = current(100);
+        let id = Uuid::new_v4();
+        cache.store(cache.ticket(id), id, &observed("before"));
+        let writing = cache.ticket(id);
+
+        // Another change, whose order against the write is unknown.
+        cache.remove(id);
+        cache.replace(writing, id, || observed("written"));
+
         assert!(cache.get(id).is_none());
     }
 

@@ -92,7 +92,9 @@ async fn catch_up(
     }
 }
 
-/// Publishes the changes PostgreSQL announces. Every `every`, sends itself
+/// Publishes the changes PostgreSQL announces, but for those made through
+/// this process's own pool (see [`change_feed::writer_of`]), which were
+/// published as they were made. Every `every`, sends itself
 /// a marker: when it arrives, every change committed before it was sent
 /// has been published. After a lost connection, publishes everything,
 /// since announcements made meanwhile are lost.
@@ -102,11 +104,12 @@ pub async fn listen(pool: PgPool, changes: Changes, every: Duration, log: EventL
     let mut sent = 0u64;
     loop {
         let listener = async {
+            let writer = change_feed::writer_of(&pool).await?;
             let mut listener = PgListener::connect_with(&pool).await?;
             listener.listen(CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
+            Ok::<_, StoreError>((listener, writer))
         };
-        let mut listener = tokio::select! {
+        let (mut listener, writer) = tokio::select! {
             listener = listener => match listener {
                 Ok(listener) => listener,
                 Err(e) => {
@@ -141,8 +144,15 @@ pub async fn listen(pool: PgPool, changes: Changes, every: Duration, log: EventL
             match notification {
                 Ok(Some(notification)) => {
                     let payload = notification.payload();
-                    if let Ok(id) = payload.parse::<Uuid>() {
-                        changes.publish(id);
+                    let (id, written_by) = match payload.split_once(' ') {
+                        Some((id, written_by)) => (id, Some(written_by)),
+                        None => (payload, None),
+                    };
+                    if let Ok(id) = id.parse::<Uuid>() {
+                        // This process published its own writes as it made them.
+                        if written_by != Some(writer.as_str()) {
+                            changes.publish(id);
+                        }
                     } else if pending.as_ref().is_some_and(|(marker, _)| marker == payload) {
                         if let Some((_, sent_at)) = pending.take() {
                             changes.cache().confirm(sent_at.into_std());

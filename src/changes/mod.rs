@@ -23,6 +23,7 @@ use crate::domain::{Operation, Representation};
 use crate::store::{Store, StoreError};
 
 pub use cache::PollCache;
+use cache::Ticket;
 pub use fairing::Notifier;
 
 /// An operation as polls and events send it: its ETag and body, and
@@ -70,7 +71,8 @@ type SharedRead = Arc<AsyncMutex<Option<(u64, Option<Observed>)>>>;
 /// The waiters of this process, by operation, and the operations held in
 /// memory for polls. Every change of an operation goes through
 /// [`Changes::publish`], which drops it from memory before it wakes the
-/// waiters. Cheap to clone.
+/// waiters, or through a [`Writing`] of this process, which puts the new
+/// state there instead. Cheap to clone.
 #[derive(Clone)]
 pub struct Changes {
     watched: Arc<Mutex<HashMap<Uuid, Watched>>>,
@@ -119,6 +121,20 @@ impl Changes {
     /// The operation `id` changed.
     pub fn publish(&self, id: Uuid) {
         self.cache.remove(id);
+        self.wake(id);
+    }
+
+    /// A write of this process to `id` begins; what it left is published by
+    /// [`Writing::written`].
+    pub fn writing(&self, id: Uuid) -> Writing {
+        Writing {
+            ticket: Some(self.cache.ticket(id)),
+            id,
+            changes: self.clone(),
+        }
+    }
+
+    fn wake(&self, id: Uuid) {
         if let Some(watched) = self.watched().get(&id) {
             watched.version.send_modify(|version| *version += 1);
         }
@@ -153,6 +169,40 @@ impl Changes {
         // Every update leaves the map consistent, so a panic elsewhere while
         // it was held does not make it unusable.
         self.watched.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A write of this process to one operation, from before it began until it
+/// is published. Its ticket makes sure that a read of the operation that
+/// began before the write is not kept after it.
+pub struct Writing {
+    /// `None` once published.
+    ticket: Option<Ticket>,
+    id: Uuid,
+    changes: Changes,
+}
+
+impl Writing {
+    /// The write left `operation` (`None`: it changed nothing). Polls find
+    /// that state in memory without reading it back.
+    pub fn written(mut self, operation: Option<&Operation>) {
+        let (Some(ticket), Some(operation)) = (self.ticket.take(), operation) else {
+            return;
+        };
+        let changes = &self.changes;
+        changes
+            .cache
+            .replace(ticket, self.id, || Observed::new(operation));
+        changes.wake(self.id);
+    }
+}
+
+impl Drop for Writing {
+    /// Its caller went away during the write, which may have committed.
+    fn drop(&mut self) {
+        if self.ticket.take().is_some() {
+            self.changes.publish(self.id);
+        }
     }
 }
 

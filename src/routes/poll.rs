@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use rocket::serde::uuid::Uuid;
 use rocket::tokio;
 use rocket::tokio::time::{self, Instant};
 use rocket::{Shutdown, State};
@@ -63,6 +64,22 @@ pub(super) async fn get_operation(
         let observed = store.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
         return Ok(polled(observed, &if_none_match, config, None));
     };
+    // Boxed: what a held request keeps across its awaits is then allocated
+    // for held requests only, not part of every poll's future.
+    Box::pin(hold(id, wait, if_none_match, store, config, metrics, shutdown)).await
+}
+
+/// A long poll: held until the operation differs from what the client has
+/// (or from its state on arrival), is finished, or the wait is over.
+async fn hold(
+    id: Uuid,
+    wait: conditional::Wait,
+    if_none_match: IfNoneMatch,
+    store: &Store,
+    config: &OperationsConfig,
+    metrics: &Metrics,
+    mut shutdown: Shutdown,
+) -> ApiResult<Polled> {
     // Subscribed before the first read, so no change falls in between.
     let mut subscription = store.changes().subscribe(id);
     let _waiting = Held::new(&metrics.long_poll_waiters);
@@ -73,7 +90,6 @@ pub(super) async fn get_operation(
         true => if_none_match.matches(etag),
         false => etag == arrived_as.etag(),
     };
-    let mut shutdown = shutdown;
     loop {
         let etag = observed.etag();
         if observed.is_finished() || !unchanged(etag) {

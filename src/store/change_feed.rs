@@ -1,7 +1,8 @@
 //! What the database reports of changes to operations, whoever made them:
 //! SQLite's change log (a table its triggers fill, migration 0004) and
-//! PostgreSQL's `NOTIFY` (migration 0003), with the marker a process sends
-//! itself to learn that every earlier notification has arrived.
+//! PostgreSQL's `NOTIFY` (migrations 0003 and 0004), with the marker a
+//! process sends itself to learn that every earlier notification has
+//! arrived.
 
 use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
@@ -54,6 +55,16 @@ pub async fn forget_changes_through(pool: &SqlitePool, seq: i64) -> Result<(), S
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// The name this process's PostgreSQL connections give as their
+/// `longrun.writer`: the trigger adds it to every notification of a change
+/// they make (migration 0004).
+pub async fn writer_of(pool: &PgPool) -> Result<String, StoreError> {
+    let writer: Option<String> = sqlx::query_scalar("SELECT current_setting('longrun.writer', true)")
+        .fetch_one(pool)
+        .await?;
+    Ok(writer.unwrap_or_default())
 }
 
 /// Sends `marker` on the channel: it arrives after every notification of

@@ -1,9 +1,12 @@
-/// Why the store could not answer.
-#[derive(Debug, thiserror::Error)]
+use std::sync::Arc;
+
+/// Why the store could not answer. Cheap to clone: one failed query can be
+/// the answer of many reads gathered into it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or is too busy; retrying later helps.
     #[error("{0}")]
-    Unavailable(sqlx::Error),
+    Unavailable(Arc<sqlx::Error>),
     /// Anything else: a bug or data the service does not understand.
     #[error("{0}")]
     Internal(String),
@@ -12,7 +15,7 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if is_unavailability(&error) {
-            StoreError::Unavailable(error)
+            StoreError::Unavailable(Arc::new(error))
         } else {
             StoreError::Internal(error.to_string())
         }

@@ -5,6 +5,7 @@
 //! update that names the status (and, for a worker, the claim) it expects,
 //! so a late or duplicate writer changes nothing.
 
+mod batched_reads;
 pub mod change_feed;
 mod error;
 mod fairing;
@@ -20,8 +21,9 @@ use rocket::serde::json::Value;
 use rocket::{Build, Rocket};
 use uuid::Uuid;
 
-use crate::changes::{Changes, Observed};
+use crate::changes::{Changes, Observed, Writing};
 use crate::domain::{ErrorCode, Operation};
+use batched_reads::BatchedReads;
 use group_commit::{GroupCommit, Write, Written};
 
 pub use error::StoreError;
@@ -39,6 +41,7 @@ pub struct Store {
     db: Db,
     changes: Changes,
     commits: GroupCommit,
+    misses: BatchedReads,
 }
 
 /// A pool of the configured backend.
@@ -156,16 +159,23 @@ pub const LEASE_EXPIRED_MESSAGE: &str = "The operation's worker stopped respondi
 pub const CANCELLED_MESSAGE: &str = "Operation was cancelled";
 
 impl Store {
-    /// Starts the task that commits writes in groups.
+    /// Starts the tasks that commit writes and read polls' misses in groups.
     pub fn new(db: Db, changes: Changes) -> Self {
         let commits = GroupCommit::start(db.clone());
-        Self { db, changes, commits }
+        let misses = BatchedReads::start(db.clone());
+        Self {
+            db,
+            changes,
+            commits,
+            misses,
+        }
     }
 
-    /// A write that gives whether the claim still held.
-    async fn update(&self, write: Write) -> Result<bool, StoreError> {
+    /// A write of a claimed operation: the operation as it left it, `None`
+    /// when the claim was lost.
+    async fn update(&self, write: Write) -> Result<Option<Operation>, StoreError> {
         match self.commits.write(write).await? {
-            Written::Updated(held) => Ok(held),
+            Written::Updated(updated) => Ok(updated),
             Written::Inserted(_) => Err(StoreError::Internal("an update answered as an insert".to_owned())),
         }
     }
@@ -178,12 +188,10 @@ impl Store {
         &self.changes
     }
 
-    /// Publishes a change of `id` when `written`, and passes `written` on.
-    fn published(&self, id: Uuid, written: bool) -> bool {
-        if written {
-            self.changes.publish(id);
-        }
-        written
+    /// Publishes what a write left, if it wrote anything; whether it did.
+    fn published(writing: Writing, written: Option<Operation>) -> bool {
+        writing.written(written.as_ref());
+        written.is_some()
     }
 
     /// The operation with this id, if there is one. Never writes.
@@ -202,7 +210,7 @@ impl Store {
             return Ok(Some(observed));
         }
         let ticket = cache.ticket(id);
-        let Some(operation) = self.find(id).await? else {
+        let Some(operation) = self.misses.find(id).await? else {
             return Ok(None);
         };
         let observed = Observed::new(&operation);
@@ -220,6 +228,7 @@ impl Store {
 
     /// Inserts a pending operation, unless its idempotency key was used.
     pub async fn create(&self, new: NewOperation) -> Result<Created, StoreError> {
+        let writing = self.changes.writing(new.id);
         let inserted = match self.commits.write(Write::Insert(new.clone())).await? {
             Written::Inserted(inserted) => inserted,
             Written::Updated(_) => {
@@ -227,9 +236,10 @@ impl Store {
             }
         };
         if let Some(operation) = inserted {
-            self.changes.publish(operation.id);
+            writing.written(Some(&operation));
             return Ok(Created::New(operation));
         }
+        writing.written(None);
         let Some(idempotency) = &new.idempotency else {
             return Err(StoreError::Internal(format!(
                 "insert of {} returned no row",
@@ -281,55 +291,61 @@ impl Store {
 
     /// processing → completed; false when the claim was lost.
     pub async fn complete(&self, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
         let written = self
             .update(Write::Complete(token.clone(), result.clone()))
             .await?;
-        Ok(self.published(token.id, written))
+        Ok(Self::published(writing, written))
     }
 
     /// processing → failed; false when the claim was lost.
     pub async fn fail(&self, token: &ClaimToken, code: ErrorCode, message: &str) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
         let written = self
             .update(Write::Fail(token.clone(), code, message.to_owned()))
             .await?;
-        Ok(self.published(token.id, written))
+        Ok(Self::published(writing, written))
     }
 
     /// processing → pending, claimable again after `delay`; false when the
     /// claim was lost.
     pub async fn retry_later(&self, token: &ClaimToken, delay: Duration) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
         let written = self.update(Write::RetryLater(token.clone(), delay)).await?;
-        Ok(self.published(token.id, written))
+        Ok(Self::published(writing, written))
     }
 
     /// Records the progress a running handler reported; false when the
     /// claim was lost.
     pub async fn set_progress(&self, token: &ClaimToken, progress: &Value) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
         let written = match &self.db {
             Db::Sqlite(pool) => sqlite::set_progress(pool, token, progress).await?,
             Db::Postgres(pool) => postgres::set_progress(pool, token, progress).await?,
         };
-        Ok(self.published(token.id, written))
+        Ok(Self::published(writing, written))
     }
 
     /// processing → pending at once, handing the attempt back: the worker
     /// is stopping, not failing.
     pub async fn release(&self, token: &ClaimToken) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
         let written = match &self.db {
             Db::Sqlite(pool) => sqlite::release(pool, token).await?,
             Db::Postgres(pool) => postgres::release(pool, token).await?,
         };
-        Ok(self.published(token.id, written))
+        Ok(Self::published(writing, written))
     }
 
     /// pending or processing → failed with `CANCELLED`. `None` when there
     /// was nothing to cancel (no such operation, or already finished).
     pub async fn cancel(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
+        let writing = self.changes.writing(id);
         let cancelled = match &self.db {
             Db::Sqlite(pool) => sqlite::cancel(pool, id).await?,
             Db::Postgres(pool) => postgres::cancel(pool, id).await?,
         };
-        self.published(id, cancelled.is_some());
+        writing.written(cancelled.as_ref());
         Ok(cancelled)
     }
 
@@ -351,10 +367,18 @@ impl Store {
     /// Deletes finished operations last changed more than `age` ago;
     /// returns how many.
     pub async fn delete_finished_older_than(&self, age: Duration) -> Result<u64, StoreError> {
-        match &self.db {
-            Db::Sqlite(pool) => sqlite::delete_finished_older_than(pool, age).await,
-            Db::Postgres(pool) => postgres::delete_finished_older_than(pool, age).await,
+        let deleted = match &self.db {
+            Db::Sqlite(pool) => sqlite::delete_finished_older_than(pool, age).await?,
+            Db::Postgres(pool) => postgres::delete_finished_older_than(pool, age)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        };
+        for id in deleted.iter().flatten() {
+            self.changes.publish(*id);
         }
+        Ok(deleted.len() as u64)
     }
 
     /// Whether the database answers.

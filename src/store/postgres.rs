@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rocket::serde::json::Value;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
@@ -62,26 +62,28 @@ pub async fn find_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Operation>, St
     rows.into_iter().map(Operation::try_from).collect()
 }
 
-pub async fn insert<'e>(
-    db: impl sqlx::PgExecutor<'e>,
-    new: &NewOperation,
-) -> Result<Option<Operation>, StoreError> {
+/// Inserts pending operations in one statement: the rows inserted, in no
+/// particular order; one whose idempotency key was taken is not among them.
+pub async fn insert_many(db: &mut PgConnection, new: &[&NewOperation]) -> Result<Vec<Operation>, StoreError> {
     let sql = format!(
         "INSERT INTO operations (id, operation_type, status, input, idempotency_key, request_hash)
-         VALUES ($1, $2, 'pending', $3, $4, $5)
+         SELECT id, operation_type, 'pending', input::jsonb, idempotency_key, request_hash
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+             AS n(id, operation_type, input, idempotency_key, request_hash)
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING {COLUMNS}"
     );
-    let key = new.idempotency.as_ref();
-    let row: Option<OperationRow> = sqlx::query_as(&sql)
-        .bind(new.id)
-        .bind(&new.operation_type)
-        .bind(&new.input)
-        .bind(key.map(|k| &k.key))
-        .bind(key.map(|k| &k.request_hash))
-        .fetch_optional(db)
+    let key = |n: &NewOperation| n.idempotency.as_ref().map(|k| k.key.clone());
+    let hash = |n: &NewOperation| n.idempotency.as_ref().map(|k| k.request_hash.clone());
+    let rows: Vec<OperationRow> = sqlx::query_as(&sql)
+        .bind(new.iter().map(|n| n.id).collect::<Vec<_>>())
+        .bind(new.iter().map(|n| n.operation_type.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|n| n.input.to_string()).collect::<Vec<_>>())
+        .bind(new.iter().map(|n| key(n)).collect::<Vec<_>>())
+        .bind(new.iter().map(|n| hash(n)).collect::<Vec<_>>())
+        .fetch_all(db)
         .await?;
-    row.map(Operation::try_from).transpose()
+    rows.into_iter().map(Operation::try_from).collect()
 }
 
 pub async fn find_by_idempotency_key(
@@ -136,59 +138,115 @@ async fn update_claimed<'e>(
     token: &ClaimToken,
     set: &str,
     values: &[String],
-) -> Result<bool, StoreError> {
-    let sql = format!("UPDATE operations SET {set} WHERE {CLAIM_HELD}");
-    let mut query = sqlx::query(&sql)
+) -> Result<Option<Operation>, StoreError> {
+    let sql = format!("UPDATE operations SET {set} WHERE {CLAIM_HELD} RETURNING {COLUMNS}");
+    let mut query = sqlx::query_as::<_, OperationRow>(&sql)
         .bind(token.id)
         .bind(&token.worker)
         .bind(token.attempt);
     for value in values {
         query = query.bind(value);
     }
-    Ok(query.execute(db).await?.rows_affected() == 1)
+    let row = query.fetch_optional(db).await?;
+    row.map(Operation::try_from).transpose()
+}
+
+/// Runs `UPDATE … SET {set}` in one statement for each claim of `tokens`
+/// that still holds; `set` may use the columns `v4`, `v5`… (text; cast
+/// them), each the values of one of `columns`, in the order of `tokens`.
+async fn update_claimed_many(
+    db: &mut PgConnection,
+    tokens: &[&ClaimToken],
+    set: &str,
+    columns: Vec<Vec<String>>,
+) -> Result<Vec<Operation>, StoreError> {
+    let names: String = (4..4 + columns.len()).map(|n| format!(", v{n}")).collect();
+    let arrays: String = (4..4 + columns.len())
+        .map(|n| format!(", ${n}::text[]"))
+        .collect();
+    let sql = format!(
+        "UPDATE operations SET {set}
+           FROM UNNEST($1::uuid[], $2::text[], $3::int4[]{arrays}) AS v(v_id, v_worker, v_attempt{names})
+          WHERE id = v_id AND claimed_by = v_worker AND attempts = v_attempt AND status = 'processing'
+         RETURNING {COLUMNS}"
+    );
+    let mut query = sqlx::query_as::<_, OperationRow>(&sql)
+        .bind(tokens.iter().map(|t| t.id).collect::<Vec<_>>())
+        .bind(tokens.iter().map(|t| t.worker.as_str()).collect::<Vec<_>>())
+        .bind(tokens.iter().map(|t| t.attempt).collect::<Vec<_>>());
+    for column in columns {
+        query = query.bind(column);
+    }
+    let rows = query.fetch_all(db).await?;
+    rows.into_iter().map(Operation::try_from).collect()
 }
 
 pub async fn renew(pool: &PgPool, token: &ClaimToken, lease: Duration) -> Result<bool, StoreError> {
     let set = "lease_expires_at = now() + make_interval(secs => $4::float8)";
-    update_claimed(pool, token, set, &[lease.as_secs_f64().to_string()]).await
+    Ok(
+        update_claimed(pool, token, set, &[lease.as_secs_f64().to_string()])
+            .await?
+            .is_some(),
+    )
 }
 
-pub async fn complete<'e>(
-    db: impl sqlx::PgExecutor<'e>,
+/// processing → completed, for every claim that still holds: the
+/// operations as they were left.
+pub async fn complete_many(
+    db: &mut PgConnection,
+    writes: &[(&ClaimToken, &Value)],
+) -> Result<Vec<Operation>, StoreError> {
+    let set = "status = 'completed', result = v4::jsonb, lease_expires_at = NULL, updated_at = now()";
+    let results = writes.iter().map(|(_, result)| result.to_string()).collect();
+    let tokens: Vec<_> = writes.iter().map(|(token, _)| *token).collect();
+    update_claimed_many(db, &tokens, set, vec![results]).await
+}
+
+pub async fn set_progress(
+    pool: &PgPool,
     token: &ClaimToken,
-    result: &Value,
-) -> Result<bool, StoreError> {
-    let set = "status = 'completed', result = $4::jsonb, lease_expires_at = NULL, updated_at = now()";
-    update_claimed(db, token, set, &[result.to_string()]).await
-}
-
-pub async fn set_progress(pool: &PgPool, token: &ClaimToken, progress: &Value) -> Result<bool, StoreError> {
+    progress: &Value,
+) -> Result<Option<Operation>, StoreError> {
     let set = "progress = $4::jsonb, updated_at = now()";
     update_claimed(pool, token, set, &[progress.to_string()]).await
 }
 
-pub async fn fail<'e>(
-    db: impl sqlx::PgExecutor<'e>,
-    token: &ClaimToken,
-    code: ErrorCode,
-    message: &str,
-) -> Result<bool, StoreError> {
+/// processing → failed, for every claim that still holds.
+pub async fn fail_many(
+    db: &mut PgConnection,
+    writes: &[(&ClaimToken, ErrorCode, &str)],
+) -> Result<Vec<Operation>, StoreError> {
     let set =
-        "status = 'failed', error_code = $4, error_message = $5, lease_expires_at = NULL, updated_at = now()";
-    update_claimed(db, token, set, &[code.as_str().to_owned(), message.to_owned()]).await
+        "status = 'failed', error_code = v4, error_message = v5, lease_expires_at = NULL, updated_at = now()";
+    let codes = writes
+        .iter()
+        .map(|(_, code, _)| code.as_str().to_owned())
+        .collect();
+    let messages = writes
+        .iter()
+        .map(|(_, _, message)| (*message).to_owned())
+        .collect();
+    let tokens: Vec<_> = writes.iter().map(|(token, _, _)| *token).collect();
+    update_claimed_many(db, &tokens, set, vec![codes, messages]).await
 }
 
-pub async fn retry_later<'e>(
-    db: impl sqlx::PgExecutor<'e>,
-    token: &ClaimToken,
-    delay: Duration,
-) -> Result<bool, StoreError> {
-    let set = "status = 'pending', available_at = now() + make_interval(secs => $4::float8),
+/// processing → pending, each claimable again after its delay, for every
+/// claim that still holds.
+pub async fn retry_later_many(
+    db: &mut PgConnection,
+    writes: &[(&ClaimToken, Duration)],
+) -> Result<Vec<Operation>, StoreError> {
+    let set = "status = 'pending', available_at = now() + make_interval(secs => v4::float8),
                lease_expires_at = NULL, updated_at = now()";
-    update_claimed(db, token, set, &[delay.as_secs_f64().to_string()]).await
+    let delays = writes
+        .iter()
+        .map(|(_, delay)| delay.as_secs_f64().to_string())
+        .collect();
+    let tokens: Vec<_> = writes.iter().map(|(token, _)| *token).collect();
+    update_claimed_many(db, &tokens, set, vec![delays]).await
 }
 
-pub async fn release(pool: &PgPool, token: &ClaimToken) -> Result<bool, StoreError> {
+pub async fn release(pool: &PgPool, token: &ClaimToken) -> Result<Option<Operation>, StoreError> {
     let set = "status = 'pending', attempts = attempts - 1, available_at = now(), lease_expires_at = NULL,
                updated_at = now()";
     update_claimed(pool, token, set, &[]).await
@@ -240,23 +298,25 @@ pub async fn expire_leases(pool: &PgPool, max_attempts: i32) -> Result<ExpiredLe
 }
 
 /// In batches, so that a large backlog never holds many row locks long.
-pub async fn delete_finished_older_than(pool: &PgPool, age: Duration) -> Result<u64, StoreError> {
-    const BATCH: i64 = 1000;
+pub async fn delete_finished_older_than(pool: &PgPool, age: Duration) -> Result<Vec<Uuid>, StoreError> {
+    const BATCH: usize = 1000;
     let sql = "DELETE FROM operations WHERE id IN (
                    SELECT id FROM operations
                     WHERE status IN ('completed', 'failed')
                       AND updated_at < now() - make_interval(secs => $1)
                     LIMIT $2
-                    FOR UPDATE SKIP LOCKED)";
-    let mut deleted = 0;
+                    FOR UPDATE SKIP LOCKED)
+               RETURNING id";
+    let mut deleted = Vec::new();
     loop {
-        let done = sqlx::query(sql)
+        let batch: Vec<Uuid> = sqlx::query_scalar(sql)
             .bind(age.as_secs_f64())
-            .bind(BATCH)
-            .execute(pool)
+            .bind(BATCH as i64)
+            .fetch_all(pool)
             .await?;
-        deleted += done.rows_affected();
-        if done.rows_affected() < BATCH as u64 {
+        let done = batch.len() < BATCH;
+        deleted.extend(batch);
+        if done {
             return Ok(deleted);
         }
     }

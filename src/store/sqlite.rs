@@ -66,21 +66,12 @@ pub async fn find(pool: &SqlitePool, id: Uuid) -> Result<Option<Operation>, Stor
     row.map(Operation::try_from).transpose()
 }
 
-/// In chunks, within SQLite's limit on parameters.
+/// One statement whatever the number of ids: they go as one JSON array.
 pub async fn find_many(pool: &SqlitePool, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let placeholders = vec!["?"; chunk.len()].join(", ");
-        let sql = format!("SELECT {COLUMNS} FROM operations WHERE id IN ({placeholders})");
-        let mut query = sqlx::query_as::<_, OperationRow>(&sql);
-        for id in chunk {
-            query = query.bind(text(*id));
-        }
-        for row in query.fetch_all(pool).await? {
-            found.push(Operation::try_from(row)?);
-        }
-    }
-    Ok(found)
+    let sql = format!("SELECT {COLUMNS} FROM operations WHERE id IN (SELECT value FROM json_each(?1))");
+    let ids = serde_json::to_string(ids).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let rows: Vec<OperationRow> = sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?;
+    rows.into_iter().map(Operation::try_from).collect()
 }
 
 pub async fn insert<'e>(
@@ -164,28 +155,33 @@ async fn update_claimed<'e>(
     token: &ClaimToken,
     set: &str,
     values: &[String],
-) -> Result<bool, StoreError> {
-    let sql = format!("UPDATE operations SET {set} WHERE {CLAIM_HELD}");
-    let mut query = sqlx::query(&sql)
+) -> Result<Option<Operation>, StoreError> {
+    let sql = format!("UPDATE operations SET {set} WHERE {CLAIM_HELD} RETURNING {COLUMNS}");
+    let mut query = sqlx::query_as::<_, OperationRow>(&sql)
         .bind(text(token.id))
         .bind(&token.worker)
         .bind(token.attempt);
     for value in values {
         query = query.bind(value);
     }
-    Ok(query.execute(db).await?.rows_affected() == 1)
+    let row = query.fetch_all(db).await?.pop();
+    row.map(Operation::try_from).transpose()
 }
 
 pub async fn renew(pool: &SqlitePool, token: &ClaimToken, lease: Duration) -> Result<bool, StoreError> {
     let set = format!("lease_expires_at = {}", now_plus(4));
-    update_claimed(pool, token, &set, &[lease.as_secs_f64().to_string()]).await
+    Ok(
+        update_claimed(pool, token, &set, &[lease.as_secs_f64().to_string()])
+            .await?
+            .is_some(),
+    )
 }
 
 pub async fn complete<'e>(
     db: impl sqlx::SqliteExecutor<'e>,
     token: &ClaimToken,
     result: &Value,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Operation>, StoreError> {
     let set = format!("status = 'completed', result = ?4, lease_expires_at = NULL, updated_at = {NOW}");
     update_claimed(db, token, &set, &[result.to_string()]).await
 }
@@ -194,7 +190,7 @@ pub async fn set_progress(
     pool: &SqlitePool,
     token: &ClaimToken,
     progress: &Value,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Operation>, StoreError> {
     let set = format!("progress = ?4, updated_at = {NOW}");
     update_claimed(pool, token, &set, &[progress.to_string()]).await
 }
@@ -204,7 +200,7 @@ pub async fn fail<'e>(
     token: &ClaimToken,
     code: ErrorCode,
     message: &str,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Operation>, StoreError> {
     let set = format!(
         "status = 'failed', error_code = ?4, error_message = ?5, lease_expires_at = NULL, updated_at = {NOW}"
     );
@@ -215,7 +211,7 @@ pub async fn retry_later<'e>(
     db: impl sqlx::SqliteExecutor<'e>,
     token: &ClaimToken,
     delay: Duration,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Operation>, StoreError> {
     let set = format!(
         "status = 'pending', available_at = {}, lease_expires_at = NULL, updated_at = {NOW}",
         now_plus(4)
@@ -223,7 +219,7 @@ pub async fn retry_later<'e>(
     update_claimed(db, token, &set, &[delay.as_secs_f64().to_string()]).await
 }
 
-pub async fn release(pool: &SqlitePool, token: &ClaimToken) -> Result<bool, StoreError> {
+pub async fn release(pool: &SqlitePool, token: &ClaimToken) -> Result<Option<Operation>, StoreError> {
     let set = format!(
         "status = 'pending', attempts = attempts - 1, available_at = {NOW}, lease_expires_at = NULL, updated_at = {NOW}"
     );
@@ -281,24 +277,31 @@ pub async fn expire_leases(pool: &SqlitePool, max_attempts: i32) -> Result<Expir
 }
 
 /// In batches, so that a large backlog never holds the write lock long.
-pub async fn delete_finished_older_than(pool: &SqlitePool, age: Duration) -> Result<u64, StoreError> {
-    const BATCH: i64 = 1000;
+/// The ids deleted; `None` for one that is not a UUID (written by another
+/// program).
+pub async fn delete_finished_older_than(
+    pool: &SqlitePool,
+    age: Duration,
+) -> Result<Vec<Option<Uuid>>, StoreError> {
+    const BATCH: usize = 1000;
     let sql = format!(
         "DELETE FROM operations WHERE id IN (
              SELECT id FROM operations
               WHERE status IN ('completed', 'failed') AND updated_at < {}
-              LIMIT ?2)",
+              LIMIT ?2)
+         RETURNING id",
         now_plus(1)
     );
-    let mut deleted = 0;
+    let mut deleted = Vec::new();
     loop {
-        let done = sqlx::query(&sql)
+        let batch: Vec<String> = sqlx::query_scalar(&sql)
             .bind(-age.as_secs_f64())
-            .bind(BATCH)
-            .execute(pool)
+            .bind(BATCH as i64)
+            .fetch_all(pool)
             .await?;
-        deleted += done.rows_affected();
-        if done.rows_affected() < BATCH as u64 {
+        let done = batch.len() < BATCH;
+        deleted.extend(batch.iter().map(|id| id.parse::<Uuid>().ok()));
+        if done {
             return Ok(deleted);
         }
     }

@@ -8,7 +8,8 @@ use rocket::futures::future::join_all;
 use rocket::serde::json::json;
 use uuid::Uuid;
 
-use longrun::store::{Created, NewOperation, StoreError};
+use longrun::domain::ErrorCode;
+use longrun::store::{ClaimToken, Created, NewOperation, StoreError};
 
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_backends;
@@ -16,6 +17,7 @@ use crate::on_both_backends;
 on_both_backends!(
     concurrent_creations_each_get_their_own_operation_and_a_failing_one_fails_alone,
     one_claim_takes_several_operations_oldest_first_each_once,
+    run_outcomes_written_together_each_land_and_a_lost_claim_changes_nothing,
 );
 
 fn new_operation(id: Uuid) -> NewOperation {
@@ -89,5 +91,68 @@ async fn one_claim_takes_several_operations_oldest_first_each_once(backend: Back
         assert_eq!(claimed.token.attempt, 1);
         let polled = app.get(&format!("/api/v1/operations/{}", claimed.token.id)).await;
         assert_eq!(polled.json()["status"], "processing");
+    }
+}
+
+async fn run_outcomes_written_together_each_land_and_a_lost_claim_changes_nothing(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for _ in 0..12 {
+        app.create("echo", json!({})).await;
+    }
+    let store = app.store();
+    let claimed = store
+        .claim_many("worker", Duration::from_secs(30), 12)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 12);
+    let tokens: Vec<ClaimToken> = claimed.iter().map(|c| c.token.clone()).collect();
+    let lost = ClaimToken {
+        attempt: tokens[11].attempt + 1,
+        ..tokens[11].clone()
+    };
+    let result = json!({"done": true});
+
+    // Sent together, so that they share transactions: every kind at once.
+    let outcomes = join_all(tokens.iter().enumerate().map(|(n, token)| {
+        let (store, result, lost) = (store.clone(), result.clone(), lost.clone());
+        let token = token.clone();
+        async move {
+            match n {
+                0..=3 => store.complete(&token, &result).await,
+                4..=7 => store.fail(&token, ErrorCode::HandlerError, "broke").await,
+                8..=10 => store.retry_later(&token, Duration::from_secs(60)).await,
+                _ => store.complete(&lost, &result).await,
+            }
+        }
+    }))
+    .await;
+
+    let expected = [
+        "completed",
+        "completed",
+        "completed",
+        "completed",
+        "failed",
+        "failed",
+        "failed",
+        "failed",
+    ];
+    for (n, token) in tokens.iter().enumerate() {
+        assert_eq!(outcomes[n].as_ref().ok(), Some(&(n != 11)), "write {n}");
+        let polled = app.get(&format!("/api/v1/operations/{}", token.id)).await.json();
+        match n {
+            0..=7 => assert_eq!(polled["status"], expected[n], "{n}"),
+            8..=10 => assert_eq!(polled["status"], "pending", "{n}"),
+            _ => assert_eq!(polled["status"], "processing", "the lost claim wrote nothing"),
+        }
+        if n < 4 {
+            assert_eq!(polled["result"], result);
+        }
+        if (4..8).contains(&n) {
+            assert_eq!(polled["error_message"], "broke");
+            assert_eq!(polled["error_code"], "HANDLER_ERROR");
+        }
     }
 }

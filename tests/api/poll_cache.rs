@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
+use rocket::futures::future::join_all;
 use rocket::http::Status;
 use rocket::serde::json::json;
 use rocket::tokio::time::{sleep, Instant};
 
 use crate::helpers::{metric, past_max_staleness, Backend, NewRow, TestApp};
 use crate::on_both_backends;
+use uuid::Uuid;
 
 on_both_backends!(
     repeated_polls_of_an_operation_are_answered_from_memory,
@@ -17,6 +19,7 @@ on_both_backends!(
     an_operation_another_program_deletes_is_gone_within_the_staleness,
     an_operation_another_program_inserts_is_found_at_once,
     with_no_entries_every_poll_reads_the_database,
+    polls_that_miss_together_each_get_their_own_operation,
 );
 
 async fn lookups(app: &TestApp, result: &str) -> f64 {
@@ -146,4 +149,62 @@ async fn with_no_entries_every_poll_reads_the_database(backend: Backend) {
     assert_eq!(lookups(&app, "hit").await, 0.0);
     let scrape = app.get("/metrics").await;
     assert_eq!(metric(&scrape.body, "longrun_poll_cache_entries"), 0.0);
+}
+
+/// Misses waiting at the same moment share one read of the database; each
+/// poll must still get its own operation, and an unknown id its 404.
+async fn polls_that_miss_together_each_get_their_own_operation(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut other = app.db.connect().await;
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push((other.insert(NewRow::pending()).await, true));
+    }
+    ids.extend((0..10).map(|_| (Uuid::new_v4(), false)));
+    // One id asked twice in the same moment.
+    ids.push(ids[0]);
+
+    let paths: Vec<String> = ids
+        .iter()
+        .map(|(id, _)| format!("/api/v1/operations/{id}"))
+        .collect();
+    let answers = join_all(paths.iter().map(|path| app.get(path))).await;
+
+    for ((id, exists), answer) in ids.iter().zip(answers) {
+        if *exists {
+            assert_eq!(answer.status, Status::Ok, "{}", answer.body);
+            assert_eq!(answer.json()["id"], id.to_string());
+        } else {
+            answer.assert_error(Status::NotFound, "OPERATION_NOT_FOUND");
+        }
+    }
+}
+
+/// PostgreSQL notifies every process of every change, this one's own
+/// included; its own were put in memory as they were written, and their
+/// notifications must not drop them again.
+#[rocket::async_test]
+async fn on_postgres_an_own_write_stays_in_memory_after_its_notification() {
+    let Some(db) = crate::helpers::TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let url = db.url.clone();
+    // Confirmed for 2 s at a time: a late marker cannot be taken for a miss.
+    let app = TestApp::spawn_on(db, &url, |f| f.merge(("operations.cache_max_staleness_ms", 2000))).await;
+    let id = app.create("echo", json!({"delay_ms": 60_000})).await;
+    let path = format!("/api/v1/operations/{id}");
+    poll_until_served_from_memory(&app, &path).await;
+
+    let cancel = app.post(&format!("{path}/cancel"), "", &[]).await;
+    assert_eq!(cancel.status, Status::Ok, "{}", cancel.body);
+    // Long enough for the notification of the cancel to arrive here.
+    sleep(Duration::from_millis(300)).await;
+    let (hits, misses) = (lookups(&app, "hit").await, lookups(&app, "miss").await);
+    let polled = app.get(&path).await.json();
+
+    assert_eq!(polled["error_code"], "CANCELLED");
+    assert_eq!(lookups(&app, "hit").await, hits + 1.0);
+    assert_eq!(lookups(&app, "miss").await, misses);
 }

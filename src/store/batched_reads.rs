@@ -1,0 +1,85 @@
+//! Reads of operations that polls did not find in memory, gathered: the
+//! misses waiting at the same moment share one query, so a burst of first
+//! polls or of unknown ids costs a few database round trips, not one each.
+//! A read that finds nothing waiting is sent at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rocket::tokio::{self, sync::mpsc, sync::oneshot, sync::Semaphore};
+use uuid::Uuid;
+
+use super::{postgres, sqlite, Db, StoreError};
+use crate::domain::Operation;
+
+/// The most ids one query asks for.
+const MAX_BATCH: usize = 128;
+/// Queries in flight at once: enough that the next batch gathers while the
+/// database answers, and well below the pool's size, which writes need too.
+const IN_FLIGHT: usize = 4;
+
+type Reply = oneshot::Sender<Result<Option<Operation>, StoreError>>;
+
+/// The queue of the reading task. Cheap to clone.
+#[derive(Clone)]
+pub(super) struct BatchedReads {
+    queue: mpsc::UnboundedSender<(Uuid, Reply)>,
+}
+
+impl BatchedReads {
+    /// Starts the reading task; it ends when the last clone is dropped.
+    pub(super) fn start(db: Db) -> Self {
+        let (queue, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(read_in_batches(db, waiting));
+        BatchedReads { queue }
+    }
+
+    /// The operation with this id, if there is one.
+    pub(super) async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
+        let (reply, found) = oneshot::channel();
+        let stopped = || StoreError::Internal("the reading task has stopped".to_owned());
+        self.queue.send((id, reply)).map_err(|_| stopped())?;
+        found.await.map_err(|_| stopped())?
+    }
+}
+
+async fn read_in_batches(db: Db, mut waiting: mpsc::UnboundedReceiver<(Uuid, Reply)>) {
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    // The permit is taken before the batch: while every query is out, what
+    // arrives waits in the queue and goes out together.
+    while let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        if waiting.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        let db = db.clone();
+        tokio::spawn(async move {
+            answer(&db, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn answer(db: &Db, batch: Vec<(Uuid, Reply)>) {
+    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+    let found = match (db, ids.as_slice()) {
+        (Db::Sqlite(pool), [id]) => sqlite::find(pool, *id).await.map(Vec::from_iter),
+        (Db::Postgres(pool), [id]) => postgres::find(pool, *id).await.map(Vec::from_iter),
+        (Db::Sqlite(pool), _) => sqlite::find_many(pool, &ids).await,
+        (Db::Postgres(pool), _) => postgres::find_many(pool, &ids).await,
+    };
+    match found {
+        Ok(found) => {
+            let by_id: HashMap<Uuid, Operation> = found.into_iter().map(|op| (op.id, op)).collect();
+            for (id, reply) in batch {
+                // A caller that went away no longer needs its answer.
+                let _ = reply.send(Ok(by_id.get(&id).cloned()));
+            }
+        }
+        Err(error) => {
+            for (_, reply) in batch {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
