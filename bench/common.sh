@@ -72,6 +72,7 @@ start_work() {
   RESULTS="$WORK/results"
   mkdir -p "$RESULTS"
   SERVER_PID=""
+  REFERENCE_PID=""
   PG_DB=""
   CHILD=""
   trap cleanup EXIT
@@ -125,6 +126,10 @@ cleanup() {
   local rc=$?
   stop_child
   stop_server
+  if [[ -n "$REFERENCE_PID" ]]; then
+    kill -TERM "$REFERENCE_PID" 2>/dev/null || true
+    wait "$REFERENCE_PID" 2>/dev/null || true
+  fi
   drop_pg_db
   rm -rf "$WORK"
   exit "$rc"
@@ -142,11 +147,14 @@ port_free() {
 LIMIT=1000000
 EXTRA_OPERATIONS="log_format=\"off\", rate_limit={enabled=true, poll_per_second=$LIMIT, poll_burst=$LIMIT, create_per_second=$LIMIT, create_burst=$LIMIT}"
 
-# start_server DB_URL WORKERS IDLE_POLL_MS LOG: the service on core 0.
+# start_server DB_URL WORKERS IDLE_POLL_MS LOG: the service on core 0, in
+# the Rocket.toml profile of its backend (`postgres` for a PostgreSQL URL,
+# else `release`), with the URL replaced.
 start_server() {
-  local url=$1 workers=$2 idle_poll=$3 logfile=$4
+  local url=$1 workers=$2 idle_poll=$3 logfile=$4 profile=release
+  [[ $url == postgres* ]] && profile=postgres
   port_free
-  ROCKET_PORT=$PORT ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
+  ROCKET_PROFILE=$profile ROCKET_PORT=$PORT ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
   ROCKET_DATABASES="{operations={url=\"$url\"}}" \
   ROCKET_OPERATIONS="{enable_echo=true, workers=$workers, idle_poll_ms=$idle_poll, max_streams=20000, max_wait_secs=60, $EXTRA_OPERATIONS}" \
     taskset -c 0 "$BIN" >"$logfile" 2>&1 &

@@ -22,6 +22,7 @@ audit, ready) come from bench/cheap_polling.py. Loopback only.
 
 import argparse
 import asyncio
+import glob
 import http.client
 import json
 import os
@@ -275,7 +276,7 @@ def load(path):
         return None
 
 
-FLOORS = {  # ratio of requests/s to the hyper baseline's
+FLOORS = {  # ratio of requests/s to the hyper baseline's measured around the run
     ("found", "sqlite"): 0.35, ("found", "postgres"): 0.30, ("404", None): 0.10, ("422", None): 0.45,
 }
 
@@ -304,13 +305,32 @@ def cmd_report(args):
         pg = f" / {a['postgres_cpu_s']}" if a.get("postgres_cpu_s") is not None else ""
         return f"{a['server_cpu_s']} / {a['client_cpu_s']}{pg} in {a['window_s']:.0f} s"
 
+    def reference(key):
+        """The mean requests/s of the hyper baseline measured just before and
+        just after the run KEY, or None when it was not bracketed."""
+        try:
+            with open(f"{R}/{key}-refs") as f:
+                readings = [load(f"{R}/{ref}.json") for ref in f.read().split()]
+        except FileNotFoundError:
+            return None
+        if len(readings) != 2 or None in readings:
+            return None
+        return sum(r["rps"] for r in readings) / 2
+
+    def ratio(d, key):
+        """The run's ratio to its bracketing reference, else to baseline 0."""
+        ref = reference(key) or (base["rps"] if base else None)
+        return d["rps"] / ref if d and ref else None
+
     def wrk_row(label, d, key, ratio_to=None, ratio_label=""):
         if d is None:
-            return f"| {label} | — | — | — | — | not run | — |"
+            return f"| {label} | — | — | — | — | — | not run | — |"
         rb = f"{d['rps'] / base['rps']:.3f}" if base else "—"
+        ref = reference(key)
+        adjacent = f"{d['rps'] / ref:.3f} (of {ref:,.0f})" if ref else "—"
         other = f"{d['rps'] / ratio_to['rps']:.3f} {ratio_label}" if ratio_to else ""
-        return (f"| {label} | {d['rps']:,.0f} | {ms(d['p50_us'])} | {ms(d['p99_us'])} | {rb} | {other} "
-                f"| {cpu(key)} |")
+        return (f"| {label} | {d['rps']:,.0f} | {ms(d['p50_us'])} | {ms(d['p99_us'])} | {adjacent} | {rb} "
+                f"| {other} | {cpu(key)} |")
 
     def verdict(ok):
         return "**met**" if ok else "**missed**"
@@ -333,6 +353,12 @@ def cmd_report(args):
     check_wrk("baseline", "baseline-lua", base_lua, 200)
     check_wrk("baseline", "baseline-end", base_end, 200)
     check_wrk("baseline", "baseline-rocket", load(f"{R}/baseline-rocket.json"), 200)
+    readings = set()
+    for refs in glob.glob(f"{R}/*-refs"):
+        with open(refs) as f:
+            readings.update(f.read().split())
+    for key in sorted(readings):
+        check_wrk("reference", key, load(f"{R}/{key}.json"), 200)
     for b in ("sqlite", "postgres"):
         if not os.path.exists(f"{R}/{b}-started"):
             continue
@@ -350,9 +376,10 @@ def cmd_report(args):
             check_wrk(n, key, d, exp)
         out.append(f"### {n}")
         out.append("")
-        out.append("| scenario | requests/s | p50 | p99 | ratio to the hyper baseline | other ratio "
+        out.append("| scenario | requests/s | p50 | p99 | ratio to the hyper baseline around it "
+                   "| ratio to 0. | other ratio "
                    "| CPU server / wrk" + (" / PostgreSQL" if b == "postgres" else "") + " (core-s) |")
-        out.append("|---|---|---|---|---|---|---|")
+        out.append("|---|---|---|---|---|---|---|---|")
         out.append(wrk_row("0. hyper baseline (fixed ~350-byte JSON; one static request, no Lua)", base,
                            "baseline-wrk"))
         out.append(wrk_row("0b. hyper baseline through poll.lua (the Lua client's own limit)", base_lua,
@@ -403,15 +430,15 @@ def cmd_report(args):
             else:
                 checks.append(f"| {label} | {text} | {verdict(ok_value)} |")
 
-        fl = FLOORS[("found", b)]
-        floor(f"poll found ≥ {fl} × baseline", found and base and found["rps"] / base["rps"] >= fl,
-              f"{found['rps'] / base['rps']:.3f}" if found and base else "")
-        floor("first poll ≥ 0.10 × baseline", first and base and first["rps"] / base["rps"] >= 0.10,
-              f"{first['rps'] / base['rps']:.3f}" if first and base else "")
-        floor("404 ≥ 0.10 × baseline", nf and base and nf["rps"] / base["rps"] >= 0.10,
-              f"{nf['rps'] / base['rps']:.3f}" if nf and base else "")
-        floor("422 ≥ 0.45 × baseline", bad and base and bad["rps"] / base["rps"] >= 0.45,
-              f"{bad['rps'] / base['rps']:.3f}" if bad and base else "")
+        def ratio_floor(label, d, key, minimum):
+            r = ratio(d, key)
+            floor(f"{label} ≥ {minimum} × baseline", r is not None and r >= minimum,
+                  f"{r:.3f}" if r is not None else "")
+
+        ratio_floor("poll found", found, f"{b}-found", FLOORS[("found", b)])
+        ratio_floor("first poll", first, f"{b}-first", FLOORS[("404", None)])
+        ratio_floor("404", nf, f"{b}-404", FLOORS[("404", None)])
+        ratio_floor("422", bad, f"{b}-422", FLOORS[("422", None)])
         floor("304 no slower than a found poll (requests/s)", nm and found and nm["rps"] >= found["rps"],
               f"{nm['rps'] / found['rps']:.3f} × found" if nm and found else "")
         floor(f"{rows1m or 0:,} rows within 10 % of {rows or 0:,} (requests/s)", big and found and big["rps"] >= 0.9 * found["rps"],

@@ -11,6 +11,11 @@
 #      Lua client's own limit), and once more at the end of the run;
 #      0d: a plain Rocket route answering the same body
 #      (examples/rocket_baseline.rs), what the framework alone costs
+#   Every scenario below (and 0d) is bracketed by the same hyper baseline,
+#   kept running on core 0 on the next port but one and measured for
+#   $REF_SECS s just before and just after it (one reading serves both
+#   neighbours when nothing ran in between): its ratio is to the mean of
+#   the two, so the machine's drift over the run does not enter it.
 # For each backend, on a database seeded by SQL:
 #   1f. first poll: a fresh server, wrk cycling over all 100,000 ids once
 #      they are in no memory yet (the run ends before the cycle does)
@@ -29,6 +34,7 @@ set -euo pipefail
 OPS=${BENCH_OPS:-100000}
 BIG_OPS=${BENCH_BIG_OPS:-1000000}
 CONNS=${BENCH_CONNS:-10000}
+REF_SECS=${BENCH_REF_SECS:-5}
 
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -58,16 +64,47 @@ run_wrk() {
   fi
 }
 
-# 0. The baseline, on the same core as the service: BASELINE KEY [IDS]
-# (default: the static request; with IDS, through poll.lua like the polls).
-baseline() {
-  local key=$1 ids=${2:-static}
-  log "baseline: hyper on core 0"
-  port_free
-  taskset -c 0 "$BASE_BIN" "$PORT" >"$WORK/baseline.log" 2>&1 &
-  SERVER_PID=$!
-  # It answers 200 to everything (cheap_polling.py ready wants a 404).
-  python3 - "$PORT" <<'PY' || die "the hyper baseline did not answer"
+# The hyper baseline that brackets every scenario: started once, on core 0
+# beside the service (idle while the service is measured), on REF_PORT.
+REF_PORT=$((PORT + 2))
+LAST_REF=""
+LAST_REF_AT=0
+
+start_reference() {
+  log "the bracketing reference: hyper on core 0, port $REF_PORT"
+  PORT=$REF_PORT port_free
+  taskset -c 0 "$BASE_BIN" "$REF_PORT" >"$WORK/reference.log" 2>&1 &
+  REFERENCE_PID=$!
+  answers_fixed_json "$REF_PORT" || die "the hyper reference did not answer"
+}
+
+# measure_reference KEY: the reference for REF_SECS s, results in KEY.json.
+measure_reference() {
+  # Audited as the server of its run: the service beside it should be idle.
+  WRK_SECS=$REF_SECS SERVER_PID=$REFERENCE_PID measure_wrk "$1" -s "$BENCH/poll_limits_static.lua" \
+    "http://127.0.0.1:$REF_PORT/api/v1/operations/6f1c9a52-3d0e-4b8a-9f47-2c5e8d7b1a30"
+  LAST_REF=$1
+  LAST_REF_AT=$(date +%s)
+}
+
+# bracketed KEY IDS EXPECTED: run_wrk between two readings of the reference,
+# their keys written to $RESULTS/KEY-refs. The reading before is the last
+# one when it was taken just before this (nothing ran in between).
+bracketed() {
+  local key=$1
+  if [[ -z $LAST_REF ]] || (( $(date +%s) - LAST_REF_AT > 15 )); then
+    measure_reference "$key-ref-before"
+  fi
+  local before=$LAST_REF
+  run_wrk "$@"
+  measure_reference "$key-ref-after"
+  echo "$before $key-ref-after" >"$RESULTS/$key-refs"
+}
+
+# answers_fixed_json PORT: waits until the hyper baseline on PORT answers.
+# It answers 200 to everything (cheap_polling.py ready wants a 404).
+answers_fixed_json() {
+  python3 - "$1" <<'PY'
 import http.client, sys, time
 for _ in range(100):
     try:
@@ -81,6 +118,17 @@ for _ in range(100):
     time.sleep(0.1)
 sys.exit(1)
 PY
+}
+
+# 0. The baseline, on the same core as the service: BASELINE KEY [IDS]
+# (default: the static request; with IDS, through poll.lua like the polls).
+baseline() {
+  local key=$1 ids=${2:-static}
+  log "baseline: hyper on core 0"
+  port_free
+  taskset -c 0 "$BASE_BIN" "$PORT" >"$WORK/baseline.log" 2>&1 &
+  SERVER_PID=$!
+  answers_fixed_json "$PORT" || die "the hyper baseline did not answer"
   run_wrk "$key" "$ids" 200
   stop_server
 }
@@ -93,7 +141,7 @@ rocket_baseline() {
   SERVER_PID=$!
   python3 "$BENCH/cheap_polling.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout 30 --status 200 \
     || die "the Rocket baseline did not answer"
-  run_wrk baseline-rocket static 200
+  bracketed baseline-rocket static 200
   stop_server
 }
 
@@ -120,14 +168,14 @@ bench_backend() {
 
   start_server "$url" 4 100 "$logfile"
   python3 "$BENCH/poll_limits.py" mem --pid "$SERVER_PID" --settle 2 --out "$RESULTS/$b-mem-idle.json"
-  run_wrk "$b-first" "$WORK/ids-$b.tsv" 200
+  bracketed "$b-first" "$WORK/ids-$b.tsv" 200
   log "$b: polling each of the $OPS operations once, keeping its ETag"
   fetch_etags "$WORK/ids-$b.tsv" "$WORK/etags-$b.tsv" "$b-etags"
-  run_wrk "$b-found" "$WORK/ids-$b.tsv" 200
+  bracketed "$b-found" "$WORK/ids-$b.tsv" 200
   python3 "$BENCH/poll_limits.py" mem --pid "$SERVER_PID" --out "$RESULTS/$b-mem-after-found.json"
-  run_wrk "$b-404" "$WORK/ids-random.tsv" 404
-  run_wrk "$b-422" "$WORK/ids-malformed.tsv" 422
-  run_wrk "$b-304" "$WORK/etags-$b.tsv" 304
+  bracketed "$b-404" "$WORK/ids-random.tsv" 404
+  bracketed "$b-422" "$WORK/ids-malformed.tsv" 422
+  bracketed "$b-304" "$WORK/etags-$b.tsv" 304
   log "$b: holding $CONNS idle keep-alive connections"
   quiet "$b-hold"
   run_child timeout 120 taskset -c 1 python3 "$BENCH/poll_limits.py" hold --port "$PORT" --pid "$SERVER_PID" \
@@ -142,7 +190,7 @@ bench_backend() {
     --count "$((BIG_OPS - OPS))" --out "$WORK/ids-$b-big.tsv" --json "$RESULTS/$b-seed1m.json"
   start_server "$url" 4 100 "$logfile"
   fetch_etags "$WORK/ids-$b.tsv" "$WORK/etags-$b-again.tsv" "$b-etags1m"
-  run_wrk "$b-found1m" "$WORK/ids-$b.tsv" 200
+  bracketed "$b-found1m" "$WORK/ids-$b.tsv" 200
   python3 "$BENCH/poll_limits.py" mem --pid "$SERVER_PID" --out "$RESULTS/$b-mem-after-found1m.json"
   check_server "$logfile"
   stop_server
@@ -156,6 +204,7 @@ python3 "$BENCH/poll_limits.py" ids --kind random --count "$OPS" --out "$WORK/id
 python3 "$BENCH/poll_limits.py" ids --kind malformed --count "$OPS" --out "$WORK/ids-malformed.tsv"
 baseline baseline-wrk
 baseline baseline-lua "$WORK/ids-malformed.tsv"
+start_reference
 rocket_baseline
 for backend in "${BACKENDS[@]}"; do
   bench_backend "$backend"

@@ -63,14 +63,21 @@ def utc(ts):
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def pool_size(root):
-    """The database pool of the default profile in Rocket.toml (the drivers
-    override only the URL)."""
+def pool_sizes(root):
+    """The database pool of each backend's profile in Rocket.toml (the
+    drivers override only the URL): SQLite runs in `release`, which takes
+    `default`'s; PostgreSQL in `postgres`, which may set its own."""
     try:
         with open(os.path.join(root, "Rocket.toml"), "rb") as f:
-            return tomllib.load(f)["default"]["databases"]["operations"]["max_connections"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return None
+            toml = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+    def pool(profile):
+        return toml.get(profile, {}).get("databases", {}).get("operations", {}).get("max_connections")
+
+    default = pool("default")
+    return {"sqlite": pool("release") or default, "postgres": pool("postgres") or default}
 
 
 def cmd_build_info(args):
@@ -85,7 +92,7 @@ def cmd_build_info(args):
         "sources_newer": newest > built,
         "newest_source": newest_path,
         "newest_source_time": utc(newest) if newest else None,
-        "pool": pool_size(args.root),
+        "pool": pool_sizes(args.root),
     }
     with open(args.out, "w") as f:
         json.dump(info, f)
@@ -164,7 +171,8 @@ def cmd_report(args):
                    + (f"; **{build['newest_source']} was changed after the build** "
                       f"({build['newest_source_time']})" if build["sources_newer"] else "") + "  ")
     out.append(f"Server on core 0 (`taskset -c 0`): `workers={args.workers}, idle_poll_ms={args.idle_poll_ms}`, "
-               f"pool of {(build or {}).get('pool') or '?'} (`Rocket.toml`), `enable_echo=true`, rate limits raised to 1,000,000/s, logs off. "
+               f"pools of {', '.join(f'{n} {b}' for b, n in ((build or {}).get('pool') or {}).items()) or '?'} "
+               f"(the profiles `release` and `postgres` of `Rocket.toml`), `enable_echo=true`, rate limits raised to 1,000,000/s, logs off. "
                f"Client `bench/work-throughput` on core 1: {first.get('concurrency', '?')} users, one keep-alive "
                f"connection each; per user: `POST /api/v1/operations` "
                '`{"operation_type":"echo","input":{}}` → 202, then `GET /api/v1/operations/{id}` every '
