@@ -1,7 +1,12 @@
 //! Prometheus metrics of this process, in a registry of its own.
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric the service exports. Clones share the metrics.
@@ -20,6 +25,18 @@ pub struct Metrics {
     pub db_connections: IntGaugeVec,
     pub poll_cache_lookups: IntCounterVec,
     pub poll_cache_entries: IntGauge,
+    /// The request series met so far, by route template.
+    request_series: Arc<RwLock<HashMap<String, Vec<RequestSeries>>>>,
+}
+
+/// The series a request of one route, method and status counts in, looked
+/// up by labels once: prometheus hashes every label value on each such
+/// lookup, which would otherwise be a good part of a poll's own cost.
+struct RequestSeries {
+    method: &'static str,
+    status: u16,
+    requests: IntCounter,
+    duration: Histogram,
 }
 
 impl Metrics {
@@ -92,6 +109,7 @@ impl Metrics {
                 &["result"],
             )?,
             poll_cache_entries: IntGauge::new("poll_cache_entries", "Operations held in memory for polls.")?,
+            request_series: Arc::default(),
             registry,
         };
         metrics
@@ -131,6 +149,39 @@ impl Metrics {
             .registry
             .register(Box::new(metrics.poll_cache_entries.clone()))?;
         Ok(metrics)
+    }
+
+    /// Counts a request answered with `status` by `route` (its template),
+    /// and how long it took.
+    pub fn observe_request(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
+        let observe = |series: &RequestSeries| {
+            series.requests.inc();
+            series.duration.observe(elapsed.as_secs_f64());
+        };
+        let seen = |all: &HashMap<String, Vec<RequestSeries>>| {
+            all.get(route)
+                .and_then(|of_route| of_route.iter().find(|s| s.method == method && s.status == status))
+                .map(observe)
+                .is_some()
+        };
+        let series = &self.request_series;
+        if seen(&series.read().unwrap_or_else(PoisonError::into_inner)) {
+            return;
+        }
+        let mut all = series.write().unwrap_or_else(PoisonError::into_inner);
+        if seen(&all) {
+            return;
+        }
+        let added = RequestSeries {
+            method,
+            status,
+            requests: self
+                .http_requests
+                .with_label_values(&[method, route, &status.to_string()]),
+            duration: self.http_request_duration.with_label_values(&[method, route]),
+        };
+        observe(&added);
+        all.entry(route.to_owned()).or_default().push(added);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -70,21 +70,13 @@ impl Fairing for Telemetry {
             at: Instant::now(),
             request_id: uuid::Uuid::new_v4().simple().to_string(),
         });
-        response.set_header(Header::new(REQUEST_ID, started.request_id.clone()));
+        response.set_header(Header::new(REQUEST_ID, started.request_id.as_str()));
         let elapsed = started.at.elapsed();
         let route = request.route().map_or("unmatched", |r| r.uri.path());
         let method = request.method().as_str();
         let status = response.status().code;
         if let Some(metrics) = request.rocket().state::<Metrics>() {
-            let status_label = status.to_string();
-            metrics
-                .http_requests
-                .with_label_values(&[method, route, &status_label])
-                .inc();
-            metrics
-                .http_request_duration
-                .with_label_values(&[method, route])
-                .observe(elapsed.as_secs_f64());
+            metrics.observe_request(method, route, status, elapsed);
         }
         if let Some(log) = request.rocket().state::<EventLog>().filter(|log| log.is_on()) {
             log.emit(
