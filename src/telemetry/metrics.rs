@@ -13,8 +13,8 @@ use prometheus::{
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    pub http_requests: IntCounterVec,
-    pub http_request_duration: HistogramVec,
+    http_requests: IntCounterVec,
+    http_request_duration: HistogramVec,
     pub operations_created: IntCounterVec,
     pub operations_finished: IntCounterVec,
     pub operation_duration: HistogramVec,
