@@ -41,12 +41,12 @@ pub struct Observed {
 impl Observed {
     pub fn new(operation: &Operation) -> Self {
         let Representation { body, etag } = operation.representation();
-        let mut text = String::with_capacity(etag.len() + body.len());
-        text.push_str(&etag);
+        let etag_len = etag.len();
+        let mut text = etag;
         text.push_str(&body);
         Observed {
             text: Arc::from(text),
-            etag_len: etag.len(),
+            etag_len,
             finished: operation.status.is_finished(),
         }
     }
