@@ -31,7 +31,7 @@ select_backends "${1:-all}"
 require_tools
 # 10,000 sockets on each side, plus the database files.
 raise_open_files $((WAITERS + 1000))
-build_if_stale "$BIN" "" src migrations resources Cargo.toml Cargo.lock
+build_service
 start_work longrun-bench
 
 run_wrk() { # BACKEND MODE(200|304) IDS

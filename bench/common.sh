@@ -65,6 +65,45 @@ build_if_stale() {
   fi
 }
 
+# build_service: the release binary of the service, when stale.
+build_service() {
+  build_if_stale "$BIN" "" src migrations resources build.rs Cargo.toml Cargo.lock
+}
+
+# The reference server of the drivers: hyper 1.x on one thread, answering
+# every request with 200 and the same ~350-byte JSON body.
+BASE_DIR="$BENCH/hyper-baseline"
+BASE_BIN="$BASE_DIR/target/release/hyper-baseline"
+
+build_baseline() {
+  build_if_stale "$BASE_BIN" "--manifest-path $BASE_DIR/Cargo.toml" "$BASE_DIR/src" "$BASE_DIR/Cargo.toml"
+}
+
+# start_baseline PORT LOG PID_VAR: the hyper baseline on core 0, on PORT,
+# its pid in the variable PID_VAR (SERVER_PID or REFERENCE_PID, which
+# cleanup stops); returns once it answers.
+start_baseline() {
+  local port=$1
+  PORT=$port port_free
+  taskset -c 0 "$BASE_BIN" "$port" >"$2" 2>&1 &
+  printf -v "$3" '%s' "$!"
+  # It answers 200 to everything (cheap_polling.py ready wants a 404).
+  python3 - "$port" <<'PY' || die "the hyper baseline did not answer on port $port"
+import http.client, sys, time
+for _ in range(100):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
+        c.request("GET", "/")
+        r = c.getresponse()
+        if r.status == 200 and len(r.read()) > 300:
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+PY
+}
+
 # start_work PREFIX: a fresh work directory, removed (with every process and
 # database of the run) on any exit.
 start_work() {

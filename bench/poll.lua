@@ -1,11 +1,17 @@
 -- wrk script for bench/cheap_polling.sh: GET /api/v1/operations/{id}
 -- cycling over the ids of a file, optionally with If-None-Match.
 --
---   wrk ... -s bench/poll.lua http://127.0.0.1:18080 -- IDS_FILE MODE
+--   wrk ... -s bench/poll.lua http://127.0.0.1:18080 -- IDS_FILE MODE [DONE_FILE]
 --
 -- IDS_FILE: one "<id>\t<etag>" per line (the ETag with its quotes).
 -- MODE: "200" sends plain GETs and expects 200 to every one;
 --       "304" sends If-None-Match: <that id's ETag> and expects 304.
+-- DONE_FILE (bench/population.sh's warm-up): one pass, then stop. Once as
+--       many answers as ids have arrived the thread stops and creates
+--       DONE_FILE, so every id has been requested at least once (with -t1;
+--       a few more requests, at most one per connection, may wrap around).
+--       wrk's main thread still sleeps for the whole -d duration, so the
+--       caller sends wrk SIGINT once DONE_FILE exists.
 -- Every answer with another status is counted and reported by done() on a
 -- line "WRK_RESULT {json}" that the shell script reads.
 
@@ -13,6 +19,8 @@ local ids, etags = {}, {}
 local mode = "200"
 local expected = 200
 local next_index = 0
+local done_file = nil
+local stopped = false
 unexpected = 0        -- globals, read from the main state by done()
 first_unexpected = 0  -- the first unexpected status seen, 0 if none
 responses = 0
@@ -27,8 +35,9 @@ function init(args)
    local file = args[1]
    mode = args[2] or "200"
    expected = tonumber(mode)
+   done_file = args[3]
    if file == nil then
-      error("usage: -- IDS_FILE 200|304")
+      error("usage: -- IDS_FILE 200|304 [DONE_FILE]")
    end
    for line in io.lines(file) do
       local id, etag = line:match("^(%S+)\t(.+)$")
@@ -58,6 +67,13 @@ function response(status, headers, body)
       if first_unexpected == 0 then
          first_unexpected = status
       end
+   end
+   if done_file and responses >= #ids and not stopped then
+      stopped = true
+      local f = io.open(done_file, "w")
+      f:write(responses, "\n")
+      f:close()
+      wrk.thread:stop()
    end
 end
 

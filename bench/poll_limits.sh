@@ -39,14 +39,12 @@ REF_SECS=${BENCH_REF_SECS:-5}
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 select_backends "${1:-all}"
-BASE_DIR="$BENCH/hyper-baseline"
-BASE_BIN="$BASE_DIR/target/release/hyper-baseline"
 
 require_tools
 # 10,000 sockets on each side (as bench/cheap_polling.sh does it).
 raise_open_files $((CONNS + 1000))
-build_if_stale "$BIN" "" src migrations resources Cargo.toml Cargo.lock
-build_if_stale "$BASE_BIN" "--manifest-path $BASE_DIR/Cargo.toml" "$BASE_DIR/src" "$BASE_DIR/Cargo.toml"
+build_service
+build_baseline
 ROCKET_BIN="$ROOT/target/release/examples/rocket_baseline"
 build_if_stale "$ROCKET_BIN" "--example rocket_baseline" examples Cargo.toml Cargo.lock
 start_work longrun-limits
@@ -72,10 +70,7 @@ LAST_REF_AT=0
 
 start_reference() {
   log "the bracketing reference: hyper on core 0, port $REF_PORT"
-  PORT=$REF_PORT port_free
-  taskset -c 0 "$BASE_BIN" "$REF_PORT" >"$WORK/reference.log" 2>&1 &
-  REFERENCE_PID=$!
-  answers_fixed_json "$REF_PORT" || die "the hyper reference did not answer"
+  start_baseline "$REF_PORT" "$WORK/reference.log" REFERENCE_PID
 }
 
 # measure_reference KEY: the reference for REF_SECS s, results in KEY.json.
@@ -101,34 +96,12 @@ bracketed() {
   echo "$before $key-ref-after" >"$RESULTS/$key-refs"
 }
 
-# answers_fixed_json PORT: waits until the hyper baseline on PORT answers.
-# It answers 200 to everything (cheap_polling.py ready wants a 404).
-answers_fixed_json() {
-  python3 - "$1" <<'PY'
-import http.client, sys, time
-for _ in range(100):
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
-        c.request("GET", "/")
-        r = c.getresponse()
-        if r.status == 200 and len(r.read()) > 300:
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(1)
-PY
-}
-
 # 0. The baseline, on the same core as the service: BASELINE KEY [IDS]
 # (default: the static request; with IDS, through poll.lua like the polls).
 baseline() {
   local key=$1 ids=${2:-static}
   log "baseline: hyper on core 0"
-  port_free
-  taskset -c 0 "$BASE_BIN" "$PORT" >"$WORK/baseline.log" 2>&1 &
-  SERVER_PID=$!
-  answers_fixed_json "$PORT" || die "the hyper baseline did not answer"
+  start_baseline "$PORT" "$WORK/baseline.log" SERVER_PID
   run_wrk "$key" "$ids" 200
   stop_server
 }

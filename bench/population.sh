@@ -9,7 +9,7 @@
 #    database), to show what oha and the loopback add on their own
 # For each backend, on a fresh database seeded by SQL (poll_limits.py seed)
 # and a fresh server:
-#   1. warm-up: one closed-loop wrk pass over every id (population_warm.lua)
+#   1. warm-up: one closed-loop wrk pass over every id (poll.lua with a DONE_FILE)
 #   2. for each rate (2,000, 10,000, 25,000 requests/s):
 #        oha -n RATE*SECS -q RATE --latency-correction -c 64 --urls-from-file
 #      i.e. requests sent on a fixed schedule whatever the server does,
@@ -35,8 +35,6 @@ MAX_OTHER=${BENCH_POP_MAX_OTHER:-0.02}
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 select_backends "${1:-all}"
-BASE_DIR="$BENCH/hyper-baseline"
-BASE_BIN="$BASE_DIR/target/release/hyper-baseline"
 OHA_FLAGS="--no-tui --output-format json --latency-correction --worker-threads 1 -c $CONNS"
 OHA_COMMAND="taskset -c 1 oha -n RATE*$SECS -q RATE $OHA_FLAGS --urls-from-file URLS"
 
@@ -44,9 +42,9 @@ require_tools
 command -v oha >/dev/null || die "oha not found (cargo install oha --locked; it goes to ~/.cargo/bin, which must be on PATH)"
 [[ $SECS -ge 1 ]] || die "BENCH_POP_SECS must be at least 1"
 raise_open_files $((CONNS + 1000))
-build_if_stale "$BIN" "" src migrations resources Cargo.toml Cargo.lock
+build_service
 if [[ $BASELINE != 0 ]]; then
-  build_if_stale "$BASE_BIN" "--manifest-path $BASE_DIR/Cargo.toml" "$BASE_DIR/src" "$BASE_DIR/Cargo.toml"
+  build_baseline
 fi
 start_work longrun-population
 
@@ -104,22 +102,7 @@ run_rates() {
 baseline() {
   touch "$RESULTS/baseline-started"
   log "baseline: hyper on core 0 (the client check)"
-  port_free
-  taskset -c 0 "$BASE_BIN" "$PORT" >"$WORK/server-baseline.log" 2>&1 &
-  SERVER_PID=$!
-  python3 - "$PORT" <<'PY' || die "the hyper baseline did not answer"
-import http.client, sys, time
-for _ in range(100):
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
-        c.request("GET", "/")
-        if c.getresponse().status == 200:
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(1)
-PY
+  start_baseline "$PORT" "$WORK/server-baseline.log" SERVER_PID
   python3 "$BENCH/poll_limits.py" ids --kind random --count "$OPS" --out "$WORK/ids-baseline.tsv"
   python3 "$BENCH/population.py" urls --ids "$WORK/ids-baseline.tsv" --port "$PORT" --out "$WORK/urls-baseline.txt"
   run_rates baseline "$WORK/urls-baseline.txt"
@@ -149,8 +132,8 @@ bench_backend() {
   # the (only) thread: the script creates warm-done-$b when its pass is
   # complete, and wrk gets SIGINT then, on which it prints its summary.
   local rc=0 done_file="$WORK/warm-done-$b"
-  timeout 300 taskset -c 1 wrk -t1 -c32 -d240s -s "$BENCH/population_warm.lua" \
-    "http://127.0.0.1:$PORT" -- "$WORK/ids-$b.tsv" "$done_file" >"$WORK/warm-$b.txt" 2>&1 &
+  timeout 300 taskset -c 1 wrk -t1 -c32 -d240s -s "$BENCH/poll.lua" \
+    "http://127.0.0.1:$PORT" -- "$WORK/ids-$b.tsv" 200 "$done_file" >"$WORK/warm-$b.txt" 2>&1 &
   CHILD=$!
   while kill -0 "$CHILD" 2>/dev/null && [[ ! -e $done_file ]]; do
     sleep 0.2
@@ -164,8 +147,8 @@ bench_backend() {
     cat "$WORK/warm-$b.txt" >&2
     die "the warm-up wrk failed (exit $rc) or did not finish its pass"
   fi
-  grep '^WARM_RESULT ' "$WORK/warm-$b.txt" | sed 's/^WARM_RESULT //' >"$RESULTS/$b-warm.json"
-  [[ -s "$RESULTS/$b-warm.json" ]] || { cat "$WORK/warm-$b.txt" >&2; die "wrk printed no WARM_RESULT line"; }
+  grep '^WRK_RESULT ' "$WORK/warm-$b.txt" | sed 's/^WRK_RESULT //' >"$RESULTS/$b-warm.json"
+  [[ -s "$RESULTS/$b-warm.json" ]] || { cat "$WORK/warm-$b.txt" >&2; die "wrk printed no WRK_RESULT line"; }
   echo "warm-up: $(cat "$RESULTS/$b-warm.json")" >&2
   check_server "$logfile"
 

@@ -38,8 +38,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 select_backends "${1:-all}"
 CLIENT_DIR="$BENCH/work-throughput"
 CLIENT_BIN="$CLIENT_DIR/target/release/work-throughput"
-BASE_DIR="$BENCH/hyper-baseline"
-BASE_BIN="$BASE_DIR/target/release/hyper-baseline"
 
 # The knobs that differ from their defaults go into the reported command.
 for knob in BENCH_OPS BENCH_WARMUP BENCH_CONCURRENCY BENCH_POLL_MS BENCH_WORKERS BENCH_DURATION_S BENCH_REFERENCE BENCH_NO_BUILD; do
@@ -51,11 +49,11 @@ raise_open_files $((CONCURRENCY + 1000))
 if [[ $NO_BUILD == 1 ]]; then
   [[ -x "$BIN" ]] || die "$BIN is missing (BENCH_NO_BUILD=1 does not build it)"
 else
-  build_if_stale "$BIN" "" src migrations resources Cargo.toml Cargo.lock
+  build_service
 fi
 build_if_stale "$CLIENT_BIN" "--manifest-path $CLIENT_DIR/Cargo.toml" "$CLIENT_DIR/src" "$CLIENT_DIR/Cargo.toml"
 if [[ $REFERENCE == 1 ]]; then
-  build_if_stale "$BASE_BIN" "--manifest-path $BASE_DIR/Cargo.toml" "$BASE_DIR/src" "$BASE_DIR/Cargo.toml"
+  build_baseline
 fi
 start_work longrun-work
 # Which server build is measured (the sources may move on during the run).
@@ -89,24 +87,7 @@ run_client() {
 # with a completed operation (the hyper baseline, core 0).
 reference() {
   log "reference: the client against the hyper baseline on core 0"
-  port_free
-  taskset -c 0 "$BASE_BIN" "$PORT" >"$WORK/baseline.log" 2>&1 &
-  SERVER_PID=$!
-  # It answers 200 to everything (cheap_polling.py ready wants a 404).
-  python3 - "$PORT" <<'PY' || die "the hyper baseline did not answer"
-import http.client, sys, time
-for _ in range(100):
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
-        c.request("GET", "/")
-        r = c.getresponse()
-        if r.status == 200 and len(r.read()) > 300:
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(1)
-PY
+  start_baseline "$PORT" "$WORK/baseline.log" SERVER_PID
   # Its create answer is a 200 (not a 202) with an operation already completed.
   run_client reference --create-status 200
   stop_server
