@@ -196,11 +196,25 @@ async fn on_postgres_an_own_write_stays_in_memory_after_its_notification() {
     let id = app.create("echo", json!({"delay_ms": 60_000})).await;
     let path = format!("/api/v1/operations/{id}");
     poll_until_served_from_memory(&app, &path).await;
+    let mut other = app.db.connect().await;
+    let later = other.insert(NewRow::pending()).await;
+    let later_path = format!("/api/v1/operations/{later}");
+    poll_until_served_from_memory(&app, &later_path).await;
 
     let cancel = app.post(&format!("{path}/cancel"), "", &[]).await;
     assert_eq!(cancel.status, Status::Ok, "{}", cancel.body);
-    // Long enough for the notification of the cancel to arrive here.
-    sleep(Duration::from_millis(300)).await;
+    // Notifications arrive in commit order: once another program's change,
+    // committed after the cancel, shows here, the cancel's has arrived too.
+    other.set_status(later, "processing", None).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.get(&later_path).await.json()["status"] != "processing" {
+        assert!(
+            Instant::now() < deadline,
+            "the other program's change never showed"
+        );
+        // A pause between attempts of a condition loop.
+        sleep(Duration::from_millis(20)).await;
+    }
     let (hits, misses) = (lookups(&app, "hit").await, lookups(&app, "miss").await);
     let polled = app.get(&path).await.json();
 
