@@ -73,14 +73,20 @@ pub async fn insert_many(db: &mut PgConnection, new: &[&NewOperation]) -> Result
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING {COLUMNS}"
     );
-    let key = |n: &NewOperation| n.idempotency.as_ref().map(|k| k.key.clone());
-    let hash = |n: &NewOperation| n.idempotency.as_ref().map(|k| k.request_hash.clone());
     let rows: Vec<OperationRow> = sqlx::query_as(&sql)
         .bind(new.iter().map(|n| n.id).collect::<Vec<_>>())
         .bind(new.iter().map(|n| n.operation_type.as_str()).collect::<Vec<_>>())
         .bind(new.iter().map(|n| n.input.to_string()).collect::<Vec<_>>())
-        .bind(new.iter().map(|n| key(n)).collect::<Vec<_>>())
-        .bind(new.iter().map(|n| hash(n)).collect::<Vec<_>>())
+        .bind(
+            new.iter()
+                .map(|n| n.idempotency.as_ref().map(|k| k.key.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            new.iter()
+                .map(|n| n.idempotency.as_ref().map(|k| k.request_hash.as_str()))
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(db)
         .await?;
     rows.into_iter().map(Operation::try_from).collect()
