@@ -3,6 +3,7 @@
 //! Preflights are answered here: Rocket has no OPTIONS routes, so their
 //! 404 becomes a 204 with the allowed methods and headers.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use rocket::fairing::{Fairing, Info, Kind};
@@ -10,6 +11,7 @@ use rocket::http::{Header, Method, Status};
 use rocket::{Request, Response};
 
 use crate::config::OperationsConfig;
+use crate::headers;
 
 const EXPOSED_HEADERS: &str = "Location, ETag, Retry-After, X-Request-Id, Preference-Applied";
 const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
@@ -30,19 +32,19 @@ impl Fairing for Cors {
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        let Some(origin) = request.headers().get_one("Origin") else {
+        let Some(origin) = headers::first(request.headers(), "Origin") else {
             return;
         };
         let Some(config) = request.rocket().state::<OperationsConfig>() else {
             return;
         };
         let any = config.cors_allowed_origins.iter().any(|o| o == "*");
-        if !any && !config.cors_allowed_origins.iter().any(|o| o == origin) {
+        if !any && !config.cors_allowed_origins.iter().any(|o| *o == origin) {
             return;
         }
         response.set_header(Header::new(
             "Access-Control-Allow-Origin",
-            if any { "*" } else { origin },
+            if any { Cow::Borrowed("*") } else { origin },
         ));
         response.adjoin_header(Header::new("Vary", "Origin"));
         let preflight = request.method() == Method::Options

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod generator;
 pub mod handlers;
+pub mod headers;
 pub mod rate_limit;
 pub mod routes;
 pub mod security_headers;

@@ -10,6 +10,7 @@ use rocket::response::{self, Responder, Response};
 
 use crate::changes::Observed;
 use crate::error::ApiError;
+use crate::headers;
 
 /// The ETags of `If-None-Match`: the client already has one of these.
 #[derive(Debug, Default)]
@@ -48,10 +49,9 @@ impl<'r> FromRequest<'r> for IfNoneMatch {
     type Error = Infallible;
 
     async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Infallible> {
-        let headers = request.headers().get("If-None-Match");
         let mut parsed = IfNoneMatch::default();
-        for header in headers {
-            let more = parse_if_none_match(header);
+        for header in headers::values(request.headers(), "If-None-Match") {
+            let more = parse_if_none_match(&header);
             parsed.any |= more.any;
             parsed.etags.extend(more.etags);
         }
@@ -67,17 +67,14 @@ impl<'r> FromRequest<'r> for PreferWait {
     type Error = Infallible;
 
     async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Infallible> {
-        let wait = request
-            .headers()
-            .get("Prefer")
-            .flat_map(|header| header.split(','))
-            .filter_map(|preference| {
+        let wait = headers::values(request.headers(), "Prefer").find_map(|header| {
+            header.split(',').find_map(|preference| {
                 let (name, value) = preference.split_once('=')?;
                 name.trim()
                     .eq_ignore_ascii_case("wait")
                     .then(|| value.trim().trim_matches('"').to_owned())
             })
-            .next();
+        });
         request::Outcome::Success(PreferWait(wait))
     }
 }

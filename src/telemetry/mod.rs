@@ -4,6 +4,7 @@
 mod event_log;
 mod metrics;
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
@@ -12,6 +13,7 @@ use rocket::serde::json::Value;
 use rocket::{Build, Data, Request, Response, Rocket};
 
 use crate::config::OperationsConfig;
+use crate::headers;
 
 pub use event_log::{EventLog, LogFormat};
 pub use metrics::{Held, Metrics};
@@ -53,11 +55,9 @@ impl Fairing for Telemetry {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
-        let request_id = request
-            .headers()
-            .get_one(REQUEST_ID)
+        let request_id = headers::first(request.headers(), REQUEST_ID)
             .filter(|id| is_sane_request_id(id))
-            .map(str::to_owned)
+            .map(Cow::into_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         request.local_cache(|| Started {
             at: Instant::now(),

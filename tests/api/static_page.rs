@@ -29,7 +29,12 @@ async fn the_page_and_its_files_are_served_with_security_headers(backend: Backen
             Some("nosniff"),
             "{path}"
         );
-        assert_eq!(response.header("Referrer-Policy"), Some("no-referrer"), "{path}");
+        let referrer_policy = response.header("Referrer-Policy");
+        if path.starts_with("/api/") {
+            assert_eq!(referrer_policy, None, "JSON makes no requests to refer from");
+        } else {
+            assert_eq!(referrer_policy, Some("no-referrer"), "{path}");
+        }
     }
     let page = app.get("/").await;
     assert_eq!(page.status, Status::Ok);
