@@ -2,6 +2,7 @@
 //! `{"detail": {"code": "...", "message": "..."}}`.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::Request;
@@ -101,8 +102,20 @@ impl ApiError {
         }
     }
 
-    /// The JSON body, `{"detail": {"code", "message"}}`.
-    pub fn body(&self) -> String {
+    /// The JSON body, `{"detail": {"code", "message"}}`. The errors with
+    /// no variable part that polls meet, 404 and 422, are rendered once.
+    pub fn body(&self) -> Cow<'static, str> {
+        static NOT_FOUND: OnceLock<String> = OnceLock::new();
+        static INVALID_ID: OnceLock<String> = OnceLock::new();
+        let rendered = match self {
+            Self::OperationNotFound => &NOT_FOUND,
+            Self::InvalidOperationId => &INVALID_ID,
+            _ => return Cow::Owned(self.render()),
+        };
+        Cow::Borrowed(rendered.get_or_init(|| self.render()))
+    }
+
+    fn render(&self) -> String {
         #[derive(Serialize)]
         #[serde(crate = "rocket::serde")]
         struct Body<'a> {
@@ -149,11 +162,16 @@ const UNAVAILABLE_RETRY_AFTER_SECS: &str = "5";
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let body = self.body();
+        let body = match self.body() {
+            Cow::Borrowed(body) => Cow::Borrowed(body.as_bytes()),
+            Cow::Owned(body) => Cow::Owned(body.into_bytes()),
+        };
         let mut response = Response::build();
         response
             .status(self.status())
             .header(ContentType::JSON)
+            // One chunk of the body's own size, not a 4 KiB buffer.
+            .max_chunk_size(body.len().max(1))
             .sized_body(body.len(), std::io::Cursor::new(body));
         match self {
             Self::RateLimited { retry_after_secs } => {
