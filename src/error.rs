@@ -104,15 +104,15 @@ impl ApiError {
 
     /// The JSON body, `{"detail": {"code", "message"}}`. The errors with
     /// no variable part that polls meet, 404 and 422, are rendered once.
-    pub fn body(&self) -> Cow<'static, str> {
+    pub fn body(&self) -> Cow<'static, [u8]> {
         static NOT_FOUND: OnceLock<String> = OnceLock::new();
         static INVALID_ID: OnceLock<String> = OnceLock::new();
         let rendered = match self {
             Self::OperationNotFound => &NOT_FOUND,
             Self::InvalidOperationId => &INVALID_ID,
-            _ => return Cow::Owned(self.render()),
+            _ => return Cow::Owned(self.render().into_bytes()),
         };
-        Cow::Borrowed(rendered.get_or_init(|| self.render()))
+        Cow::Borrowed(rendered.get_or_init(|| self.render()).as_bytes())
     }
 
     fn render(&self) -> String {
@@ -162,10 +162,7 @@ const UNAVAILABLE_RETRY_AFTER_SECS: &str = "5";
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let body = match self.body() {
-            Cow::Borrowed(body) => Cow::Borrowed(body.as_bytes()),
-            Cow::Owned(body) => Cow::Owned(body.into_bytes()),
-        };
+        let body = self.body();
         let mut response = Response::build();
         response
             .status(self.status())

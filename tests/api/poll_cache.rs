@@ -206,15 +206,8 @@ async fn on_postgres_an_own_write_stays_in_memory_after_its_notification() {
     // Notifications arrive in commit order: once another program's change,
     // committed after the cancel, shows here, the cancel's has arrived too.
     other.set_status(later, "processing", None).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.get(&later_path).await.json()["status"] != "processing" {
-        assert!(
-            Instant::now() < deadline,
-            "the other program's change never showed"
-        );
-        // A pause between attempts of a condition loop.
-        sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for(later, Duration::from_secs(10), |op| op["status"] == "processing")
+        .await;
     let (hits, misses) = (lookups(&app, "hit").await, lookups(&app, "miss").await);
     let polled = app.get(&path).await.json();
 
