@@ -186,19 +186,25 @@ port_free() {
 LIMIT=1000000
 EXTRA_OPERATIONS="log_format=\"off\", rate_limit={enabled=true, poll_per_second=$LIMIT, poll_burst=$LIMIT, create_per_second=$LIMIT, create_burst=$LIMIT}"
 
-# start_server DB_URL WORKERS IDLE_POLL_MS LOG: the service on core 0, in
+# The command the service runs under (none by default; bench/instructions.sh
+# puts callgrind here), and how long it may take to start.
+SERVER_WRAPPER=()
+READY_TIMEOUT=30
+
+# start_server DB_URL WORKERS IDLE_POLL_MS LOG [BINARY]: the service (this
+# tree's release build unless BINARY) on core 0, through SERVER_WRAPPER, in
 # the Rocket.toml profile of its backend (`postgres` for a PostgreSQL URL,
 # else `release`), with the URL replaced.
 start_server() {
-  local url=$1 workers=$2 idle_poll=$3 logfile=$4 profile=release
+  local url=$1 workers=$2 idle_poll=$3 logfile=$4 binary=${5:-$BIN} profile=release
   [[ $url == postgres* ]] && profile=postgres
   port_free
   ROCKET_PROFILE=$profile ROCKET_PORT=$PORT ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
   ROCKET_DATABASES="{operations={url=\"$url\"}}" \
   ROCKET_OPERATIONS="{enable_echo=true, workers=$workers, idle_poll_ms=$idle_poll, max_streams=20000, max_wait_secs=60, $EXTRA_OPERATIONS}" \
-    taskset -c 0 "$BIN" >"$logfile" 2>&1 &
+    taskset -c 0 "${SERVER_WRAPPER[@]}" "$binary" >"$logfile" 2>&1 &
   SERVER_PID=$!
-  if ! python3 "$BENCH/cheap_polling.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout 30; then
+  if ! python3 "$BENCH/cheap_polling.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout "$READY_TIMEOUT"; then
     echo "--- server log ($logfile):" >&2
     tail -n 30 "$logfile" >&2 || true
     exit 1

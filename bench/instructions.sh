@@ -41,25 +41,24 @@ ROCKET_BIN="$ROOT/target/release/examples/rocket_baseline"
 build_if_stale "$ROCKET_BIN" "--example rocket_baseline" examples Cargo.toml Cargo.lock
 start_work longrun-instructions
 
-# under_callgrind NAME COMMAND...: starts COMMAND on core 0 under callgrind,
-# its pid in SERVER_PID, and waits until it accepts connections.
-under_callgrind() {
-  local name=$1
-  shift
+# Under callgrind the service takes seconds, not milliseconds, to start.
+READY_TIMEOUT=120
+
+# callgrind NAME: what start_server and baseline run under, writing to
+# $WORK/NAME.callgrind.
+callgrind() {
+  SERVER_WRAPPER=(valgrind --tool=callgrind --callgrind-out-file="$WORK/$1.callgrind")
+}
+
+# baseline NAME BINARY: a baseline server (it takes its port as argument and
+# answers 200 to any path) on core 0 under callgrind, its pid in SERVER_PID.
+baseline() {
+  callgrind "$1"
   port_free
-  taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.callgrind" "$@" \
-    >"$WORK/$name.log" 2>&1 &
+  taskset -c 0 "${SERVER_WRAPPER[@]}" "$2" "$PORT" >"$WORK/$1.log" 2>&1 &
   SERVER_PID=$!
-  local _
-  for _ in $(seq 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-      return
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.2
-  done
-  tail -n 20 "$WORK/$name.log" >&2
-  die "$name did not start under callgrind"
+  python3 "$BENCH/cheap_polling.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout "$READY_TIMEOUT" \
+    --status 200 || die "$1 did not start under callgrind (see $WORK/$1.log)"
 }
 
 # count KEY URLS EXPECTED: zeroes the counters, sends $REQUESTS requests
@@ -87,8 +86,6 @@ warm_up() {
   taskset -c 1 oha --no-tui -n 2000 -c 8 --urls-from-file "$1" >/dev/null 2>&1
 }
 
-urls_of() { awk -v p="$PORT" '{ print "http://127.0.0.1:" p "/api/v1/operations/" $1 }' "$1"; }
-
 prepare_database sqlite longrun_instructions
 log "seeding $OPS operations"
 start_server "$DB_URL" 4 1000 "$WORK/schema.log"
@@ -97,33 +94,31 @@ run_child timeout 300 python3 "$BENCH/poll_limits.py" seed "${DB_ARG[@]}" --star
   --out "$WORK/ids.tsv" --json "$RESULTS/seed.json" >/dev/null
 python3 "$BENCH/poll_limits.py" ids --kind random --count "$OPS" --out "$WORK/random.tsv" >/dev/null
 python3 "$BENCH/poll_limits.py" ids --kind malformed --count "$OPS" --out "$WORK/malformed.tsv" >/dev/null
-urls_of "$WORK/ids.tsv" >"$WORK/found.urls"
-urls_of "$WORK/random.tsv" >"$WORK/random.urls"
-urls_of "$WORK/malformed.tsv" >"$WORK/malformed.urls"
+for kind in ids random malformed; do
+  python3 "$BENCH/population.py" urls --ids "$WORK/$kind.tsv" --port "$PORT" --out "$WORK/$kind.urls" 2>/dev/null
+done
 
-under_callgrind hyper "$BASE_BIN" "$PORT"
-warm_up "$WORK/found.urls"
-count hyper "$WORK/found.urls" 200
+baseline hyper "$BASE_BIN"
+warm_up "$WORK/ids.urls"
+count hyper "$WORK/ids.urls" 200
 stop_server
 
-under_callgrind rocket "$ROCKET_BIN" "$PORT"
-warm_up "$WORK/found.urls"
-count rocket "$WORK/found.urls" 200
+baseline rocket "$ROCKET_BIN"
+warm_up "$WORK/ids.urls"
+count rocket "$WORK/ids.urls" 200
 stop_server
 
-# service KEY BINARY: found, 404 and 422 for one build of the service, with
-# the settings of every driver (start_server's) but under callgrind.
+# service KEY BINARY: found, 404 and 422 for one build of the service,
+# started as every driver starts it, under callgrind.
 service() {
   local key=$1 binary=$2
-  ROCKET_PROFILE=release ROCKET_PORT=$PORT ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
-  ROCKET_DATABASES="{operations={url=\"$DB_URL\"}}" \
-  ROCKET_OPERATIONS="{enable_echo=true, workers=4, idle_poll_ms=1000, $EXTRA_OPERATIONS}" \
-    under_callgrind "$key" "$binary"
+  callgrind "$key"
+  start_server "$DB_URL" 4 1000 "$WORK/$key.log" "$binary"
   log "$key: polling each of the $OPS operations once"
   run_child timeout 300 taskset -c 1 python3 "$BENCH/poll_limits.py" etags --port "$PORT" \
     --ids "$WORK/ids.tsv" --out "$WORK/$key-etags.tsv" --json "$RESULTS/$key-etags.json" >/dev/null
-  warm_up "$WORK/found.urls"
-  count "$key-found" "$WORK/found.urls" 200
+  warm_up "$WORK/ids.urls"
+  count "$key-found" "$WORK/ids.urls" 200
   count "$key-404" "$WORK/random.urls" 404
   count "$key-422" "$WORK/malformed.urls" 422
   stop_server
