@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::rate_limit::RetryAfter;
 
 /// Catchers for every path.
-pub fn generic() -> Vec<Catcher> {
+pub fn all() -> Vec<Catcher> {
     rocket::catchers![default, rate_limited]
 }
 

@@ -20,7 +20,21 @@ const ALLOWED_HEADERS: &str =
 /// How long a browser may cache a preflight's answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 
-pub struct Cors;
+/// Answers preflights and marks the answers to allowed origins. No tasks.
+pub struct Cors {
+    allowed_origins: Vec<String>,
+    any_origin: bool,
+}
+
+impl Cors {
+    pub fn new(config: &OperationsConfig) -> Self {
+        let allowed_origins = config.cors_allowed_origins.clone();
+        Cors {
+            any_origin: allowed_origins.iter().any(|o| o == "*"),
+            allowed_origins,
+        }
+    }
+}
 
 #[rocket::async_trait]
 impl Fairing for Cors {
@@ -35,11 +49,8 @@ impl Fairing for Cors {
         let Some(origin) = headers::first(request.headers(), "Origin") else {
             return;
         };
-        let Some(config) = request.rocket().state::<OperationsConfig>() else {
-            return;
-        };
-        let any = config.cors_allowed_origins.iter().any(|o| o == "*");
-        if !any && !config.cors_allowed_origins.iter().any(|o| *o == origin) {
+        let any = self.any_origin;
+        if !any && !self.allowed_origins.iter().any(|o| *o == origin) {
             return;
         }
         response.set_header(Header::new(

@@ -12,6 +12,7 @@ use rocket::serde::Serialize;
 
 use crate::domain::Status as OperationStatus;
 use crate::handlers::InvalidInput;
+use crate::report::Chain;
 use crate::store::StoreError;
 
 /// What the API answers when a request cannot be served.
@@ -116,22 +117,11 @@ impl ApiError {
     }
 
     fn render(&self) -> String {
-        #[derive(Serialize)]
-        #[serde(crate = "rocket::serde")]
-        struct Body<'a> {
-            detail: Detail<'a>,
-        }
-        #[derive(Serialize)]
-        #[serde(crate = "rocket::serde")]
-        struct Detail<'a> {
-            code: &'a str,
-            message: &'a str,
-        }
         let message = self.to_string();
-        let body = Body {
-            detail: Detail {
-                code: self.code(),
-                message: &message,
+        let body = ErrorBody {
+            detail: ErrorDetail {
+                code: self.code().into(),
+                message: message.as_str().into(),
             },
         };
         // Serializing two strings cannot fail; the fallback keeps the shape anyway.
@@ -142,15 +132,36 @@ impl ApiError {
     }
 }
 
+/// The one error shape of the API.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct ErrorBody<'a> {
+    detail: ErrorDetail<'a>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct ErrorDetail<'a> {
+    /// Machine-readable: `OPERATION_NOT_FOUND`, `INVALID_OPERATION_ID`, `INVALID_WAIT`,
+    /// `UNKNOWN_OPERATION_TYPE`, `INVALID_INPUT`, `MALFORMED_JSON`, `PAYLOAD_TOO_LARGE`,
+    /// `IDEMPOTENCY_KEY_REUSED`, `INVALID_IDEMPOTENCY_KEY`, `OPERATION_ALREADY_FINISHED`,
+    /// `RATE_LIMITED`, `TOO_MANY_STREAMS`, `NOT_FOUND`, `METHOD_NOT_ALLOWED`, `BAD_REQUEST`,
+    /// `INTERNAL_ERROR`, `SERVICE_UNAVAILABLE`.
+    pub code: Cow<'a, str>,
+    /// For people.
+    pub message: Cow<'a, str>,
+}
+
+/// The cause is logged with its chain; the client gets the code alone.
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(cause) => {
-                rocket::error!("database unavailable: {cause}");
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %Chain(&error), "request.database_unavailable");
                 Self::ServiceUnavailable
             }
-            StoreError::Internal(cause) => {
-                rocket::error!("database error: {cause}");
+            _ => {
+                tracing::error!(error = %Chain(&error), "request.failed");
                 Self::Internal
             }
         }

@@ -3,52 +3,86 @@
 //! A client creates an operation, gets its id at once and polls
 //! `GET /api/v1/operations/{id}` until the operation is finished; workers
 //! run it in the background. [`build`] assembles the service from a
-//! figment, so tests and the binary start the very same thing.
+//! figment, so tests and the binary start the very same thing. See
+//! `ARCHITECTURE.md` for the layers and how a poll and a create travel
+//! through them.
 
 pub mod catchers;
 pub mod changes;
 pub mod config;
 pub mod cors;
+pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod generator;
 pub mod handlers;
 pub mod headers;
+#[cfg(test)]
+mod layers;
+pub mod operations;
+pub mod page;
 pub mod rate_limit;
+pub mod report;
 pub mod routes;
 pub mod security_headers;
-pub mod static_files;
+pub mod startup;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;
 pub mod workers;
 
 use rocket::figment::Figment;
+use rocket::shield::Shield;
 use rocket::{Build, Rocket};
 
-/// The service configured from `Rocket.toml` and `ROCKET_*` variables.
-pub fn rocket() -> Rocket<Build> {
-    build(rocket::Config::figment())
+use config::{InvalidSetting, Settings};
+
+pub use config::figment;
+
+/// The service configured from `figment`, or the first setting that does
+/// not fit.
+pub fn build(figment: Figment) -> Result<Rocket<Build>, InvalidSetting> {
+    let settings = Settings::load(&figment)?;
+    Ok(assemble(figment, settings))
 }
 
-/// The service configured from `figment`.
-pub fn build(figment: Figment) -> Rocket<Build> {
-    let rocket = rocket::custom(figment);
-    let rocket = store::attach_database(rocket);
-    rocket
-        .attach(config::Settings)
-        .attach(telemetry::Telemetry)
-        .attach(rate_limit::RateLimiting)
-        .attach(cors::Cors)
-        .attach(store::StoreFairing)
-        .attach(store::Migrations)
-        .attach(workers::Workers::default())
-        .attach(sweeper::Sweeper)
-        .attach(changes::Notifier)
-        .attach(static_files::StaticFiles)
-        // Rocket's own Shield would send a second, older set of headers.
-        .attach(rocket::shield::Shield::new())
-        .attach(security_headers::SecurityHeaders)
-        .mount("/", routes::routes())
-        .register("/", catchers::generic())
+/// The parts of the service, in the order they start. Each adds what its
+/// comment says and starts the tasks it names; a part that misses what an
+/// earlier one adds stops the start, naming both.
+pub fn assemble(figment: Figment, settings: Settings) -> Rocket<Build> {
+    let operations = &settings.operations;
+    rocket::custom(figment)
+        .manage(operations.clone())
+        // Metrics; a request id, a log line and a count for every request.
+        .attach(telemetry::Telemetry::default())
+        // The database pool, its migrations, the Store. Tasks: group
+        // commit, gathered reads of polls' misses.
+        .attach(store::Storage::new(settings.database.clone()))
+        // Changes (who waits for what; operations held in memory for polls)
+        // and the Operations over the store. Tasks: the database's reports
+        // of changes, the re-check of watched operations.
+        .attach(operations::ChangeTracking::new(operations))
+        // The generator and the Registry of operation types.
+        .attach(handlers::OperationTypes::new(operations))
+        // The WorkerPool. Tasks: `workers` worker loops, the lease watcher.
+        .attach(workers::Workers::new(operations))
+        // Retention. Task: the sweep.
+        .attach(sweeper::Sweeper::new(operations))
+        // Per-address rate limits. Task: forgetting idle addresses.
+        .attach(rate_limit::RateLimiting::new(&operations.rate_limit))
+        // CORS for the allowed origins, preflights answered.
+        .attach(cors::Cors::new(operations))
+        // Content-Security-Policy and company on every response, in place
+        // of Rocket's Shield.
+        .attach(Shield::new())
+        .attach(
+            security_headers::SecurityHeaders::default()
+                .with_policy_for(docs::PATH, docs::CONTENT_SECURITY_POLICY),
+        )
+        // The API routes, their catchers, the event streams' slots.
+        .attach(routes::Api::new(operations))
+        // The OpenAPI document and the docs page.
+        .attach(docs::ApiDocs)
+        // The page, built in or from `static_dir`.
+        .attach(page::Page::new(operations.static_dir.clone()))
 }

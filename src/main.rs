@@ -1,9 +1,29 @@
+use std::process::ExitCode;
+
+use longrun::config::Settings;
+
 /// Many small short-lived allocations per request (headers, buffers):
 /// mimalloc serves them in a fraction of glibc's time.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[rocket::launch]
-fn rocket() -> _ {
-    longrun::rocket()
+/// Starts the service; a setting that does not fit, or a part that cannot
+/// start, is one line and exit status 1.
+fn main() -> ExitCode {
+    let figment = longrun::figment();
+    let settings = match Settings::load(&figment) {
+        Ok(settings) => settings,
+        Err(invalid) => {
+            eprintln!("longrun: {invalid}");
+            return ExitCode::FAILURE;
+        }
+    };
+    longrun::telemetry::install_logs(settings.operations.log_format, settings.rocket.log_level);
+    match rocket::execute(longrun::assemble(figment, settings).launch()) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            longrun::startup::report_launch_error(&error);
+            ExitCode::FAILURE
+        }
+    }
 }

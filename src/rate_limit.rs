@@ -15,60 +15,46 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::Status;
 use rocket::request::{self, FromRequest, Request};
-use rocket::serde::Deserialize;
 use rocket::tokio::{self, time};
 use rocket::{Build, Orbit, Rocket};
 
-use crate::config::OperationsConfig;
+use crate::config::RateLimitConfig;
 
-/// `operations.rate_limit`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(crate = "rocket::serde", default)]
-pub struct RateLimitConfig {
-    pub enabled: bool,
-    pub poll_per_second: u32,
-    pub poll_burst: u32,
-    pub create_per_second: u32,
-    pub create_burst: u32,
-    pub trust_forwarded_for: bool,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            poll_per_second: 10,
-            poll_burst: 20,
-            create_per_second: 2,
-            create_burst: 10,
-            trust_forwarded_for: false,
-        }
-    }
-}
+/// The limits of one kind of request, by client address, on clock `C`.
+type Limiter<C> =
+    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// The limiters of this process. Clones share them.
 #[derive(Clone)]
-pub struct RateLimits {
-    poll: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
-    create: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+pub struct RateLimits<C: Clock = DefaultClock> {
+    poll: Option<Arc<Limiter<C>>>,
+    create: Option<Arc<Limiter<C>>>,
     trust_forwarded_for: bool,
-}
-
-fn limiter(per_second: u32, burst: u32) -> Option<Arc<DefaultKeyedRateLimiter<IpAddr>>> {
-    let quota = Quota::per_second(NonZeroU32::new(per_second)?).allow_burst(NonZeroU32::new(burst)?);
-    Some(Arc::new(DefaultKeyedRateLimiter::keyed(quota)))
 }
 
 impl RateLimits {
     pub fn new(config: &RateLimitConfig) -> Self {
-        let enabled = |limiter: Option<_>| limiter.filter(|_| config.enabled);
+        Self::on_clock(config, &DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimits<C> {
+    /// The limits, timed by `clock`.
+    fn on_clock(config: &RateLimitConfig, clock: &C) -> Self {
+        let limiter = |per_second: u32, burst: u32| {
+            let quota = Quota::per_second(NonZeroU32::new(per_second)?).allow_burst(NonZeroU32::new(burst)?);
+            let limiter = RateLimiter::new(quota, DefaultKeyedStateStore::default(), C::clone(clock));
+            config.enabled.then(|| Arc::new(limiter))
+        };
         Self {
-            poll: enabled(limiter(config.poll_per_second, config.poll_burst)),
-            create: enabled(limiter(config.create_per_second, config.create_burst)),
+            poll: limiter(config.poll_per_second, config.poll_burst),
+            create: limiter(config.create_per_second, config.create_burst),
             trust_forwarded_for: config.trust_forwarded_for,
         }
     }
@@ -101,20 +87,20 @@ impl RateLimits {
 
 /// Which limit a route counts against.
 pub trait Limit: Send + Sync + 'static {
-    fn limiter(limits: &RateLimits) -> Option<&DefaultKeyedRateLimiter<IpAddr>>;
+    fn limiter(limits: &RateLimits) -> Option<&Limiter<DefaultClock>>;
 }
 
 pub struct Polling;
 pub struct Writing;
 
 impl Limit for Polling {
-    fn limiter(limits: &RateLimits) -> Option<&DefaultKeyedRateLimiter<IpAddr>> {
+    fn limiter(limits: &RateLimits) -> Option<&Limiter<DefaultClock>> {
         limits.poll.as_deref()
     }
 }
 
 impl Limit for Writing {
-    fn limiter(limits: &RateLimits) -> Option<&DefaultKeyedRateLimiter<IpAddr>> {
+    fn limiter(limits: &RateLimits) -> Option<&Limiter<DefaultClock>> {
         limits.create.as_deref()
     }
 }
@@ -150,10 +136,21 @@ impl<'r, L: Limit> FromRequest<'r> for Within<L> {
     }
 }
 
-/// Manages the [`RateLimits`] and forgets idle addresses every minute.
-pub struct RateLimiting;
-
 const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// Manages the [`RateLimits`]; from liftoff, forgets idle addresses every
+/// minute until shutdown.
+pub struct RateLimiting {
+    config: RateLimitConfig,
+}
+
+impl RateLimiting {
+    pub fn new(config: &RateLimitConfig) -> Self {
+        RateLimiting {
+            config: config.clone(),
+        }
+    }
+}
 
 #[rocket::async_trait]
 impl Fairing for RateLimiting {
@@ -165,11 +162,7 @@ impl Fairing for RateLimiting {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let Some(config) = rocket.state::<OperationsConfig>() else {
-            return Err(rocket);
-        };
-        let limits = RateLimits::new(&config.rate_limit);
-        Ok(rocket.manage(limits))
+        Ok(rocket.manage(RateLimits::new(&self.config)))
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
@@ -193,6 +186,8 @@ impl Fairing for RateLimiting {
 
 #[cfg(test)]
 mod tests {
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
 
     #[test]
@@ -202,7 +197,8 @@ mod tests {
             poll_burst: 1,
             ..RateLimitConfig::default()
         };
-        let limits = RateLimits::new(&config);
+        let clock = FakeRelativeClock::default();
+        let limits = RateLimits::on_clock(&config, &clock);
         let poll = limits
             .poll
             .as_deref()
@@ -211,8 +207,12 @@ mod tests {
             let _ = poll.check_key(&IpAddr::from(n.to_be_bytes()));
         }
         assert!(poll.len() >= 10_000);
+        assert!(
+            limits.forget_idle() >= 10_000,
+            "nobody is back at a full burst yet"
+        );
 
-        std::thread::sleep(Duration::from_millis(20));
+        clock.advance(Duration::from_millis(2));
 
         assert_eq!(limits.forget_idle(), 0, "every address is back at a full burst");
     }

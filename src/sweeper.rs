@@ -9,33 +9,46 @@ use rocket::tokio::{self, time};
 use rocket::{Build, Orbit, Rocket};
 
 use crate::config::OperationsConfig;
-use crate::store::{Store, StoreError};
-use crate::telemetry::EventLog;
-use rocket::serde::json::Value;
+use crate::operations::Operations;
+use crate::report::Chain;
+use crate::startup::{self, needs};
+use crate::store::StoreError;
 
 /// The retention policy, managed so that it can be applied on demand.
 #[derive(Clone)]
 pub struct Retention {
-    store: Store,
-    log: EventLog,
+    operations: Operations,
     keep_for: Duration,
-    every: Duration,
 }
 
 impl Retention {
     /// Deletes what has expired now; returns how many operations.
     pub async fn sweep_once(&self) -> Result<u64, StoreError> {
-        let deleted = self.store.delete_finished_older_than(self.keep_for).await?;
+        let deleted = self.operations.delete_finished_older_than(self.keep_for).await?;
         if deleted > 0 {
-            self.log
-                .emit("retention.deleted", &[("count", Value::from(deleted))]);
+            tracing::info!(count = deleted, "retention.deleted");
         }
         Ok(deleted)
     }
 }
 
-/// Manages [`Retention`] and applies it in the background until shutdown.
-pub struct Sweeper;
+const PART: &str = "the sweeper";
+
+/// Manages [`Retention`] and, from liftoff, applies it every
+/// `sweep_interval_secs` (and once at once) until shutdown.
+pub struct Sweeper {
+    keep_for: Duration,
+    every: Duration,
+}
+
+impl Sweeper {
+    pub fn new(config: &OperationsConfig) -> Self {
+        Sweeper {
+            keep_for: config.retention(),
+            every: config.sweep_interval(),
+        }
+    }
+}
 
 #[rocket::async_trait]
 impl Fairing for Sweeper {
@@ -47,20 +60,13 @@ impl Fairing for Sweeper {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let (Some(config), Some(store), Some(log)) = (
-            rocket.state::<OperationsConfig>(),
-            rocket.state::<Store>(),
-            rocket.state::<EventLog>(),
-        ) else {
-            return Err(rocket);
-        };
-        let retention = Retention {
-            store: store.clone(),
-            log: *log,
-            keep_for: config.retention(),
-            every: config.sweep_interval(),
-        };
-        Ok(rocket.manage(retention))
+        match needs::<Operations>(&rocket, PART) {
+            Ok(operations) => Ok(rocket.manage(Retention {
+                operations,
+                keep_for: self.keep_for,
+            })),
+            Err(e) => Err(startup::failed(rocket, e)),
+        }
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
@@ -68,13 +74,13 @@ impl Fairing for Sweeper {
             return;
         };
         let mut shutdown = rocket.shutdown();
+        let mut ticks = time::interval(self.every);
         tokio::spawn(async move {
-            let mut ticks = time::interval(retention.every);
             loop {
                 tokio::select! {
                     _ = ticks.tick() => {
                         if let Err(e) = retention.sweep_once().await {
-                            retention.log.emit("retention.error", &[("error", Value::from(e.to_string()))]);
+                            tracing::warn!(error = %Chain(&e), "retention.error");
                         }
                     }
                     _ = &mut shutdown => break,

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use rocket::serde::json::Value;
 use rocket::tokio::time::{self, Instant, MissedTickBehavior};
 use rocket::{tokio, Shutdown};
 use sqlx::postgres::PgListener;
@@ -15,9 +14,9 @@ use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
 
 use super::Changes;
+use crate::report::Chain;
 use crate::store::change_feed::{self, CHANNEL};
-use crate::store::StoreError;
-use crate::telemetry::EventLog;
+use crate::store::{Db, Store, StoreError};
 
 /// Changes read from SQLite's log in one query.
 const BATCH: i64 = 10_000;
@@ -28,14 +27,18 @@ const READINGS_PER_PRUNE: u32 = 20;
 /// The prefix of the markers a process sends itself on PostgreSQL.
 const MARKER_PREFIX: &str = "marker:";
 
+/// Follows the database's reports of changes until shutdown, reading them
+/// every `every` (SQLite) or confirming every `every` that all have arrived
+/// (PostgreSQL).
+pub async fn follow(store: Store, changes: Changes, every: Duration, shutdown: Shutdown) {
+    match store.db() {
+        Db::Sqlite(pool) => follow_change_log(pool.clone(), changes, every, shutdown).await,
+        Db::Postgres(pool) => listen(pool.clone(), changes, every, shutdown).await,
+    }
+}
+
 /// Reads SQLite's change log every `every` and publishes each change.
-pub async fn follow_change_log(
-    pool: SqlitePool,
-    changes: Changes,
-    every: Duration,
-    log: EventLog,
-    mut shutdown: Shutdown,
-) {
+async fn follow_change_log(pool: SqlitePool, changes: Changes, every: Duration, mut shutdown: Shutdown) {
     let mut ticks = time::interval(every);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_seen = None;
@@ -48,12 +51,12 @@ pub async fn follow_change_log(
         let started = Instant::now();
         match catch_up(&pool, &changes, &mut last_seen).await {
             Ok(()) => changes.cache().confirm(started.into_std()),
-            Err(e) => log.emit("change_feed.error", &[("error", Value::from(e.to_string()))]),
+            Err(e) => tracing::warn!(error = %Chain(&e), "change_feed.error"),
         }
         readings += 1;
         if let (Some(seen), true) = (last_seen, readings % READINGS_PER_PRUNE == 0) {
             if let Err(e) = change_feed::forget_changes_through(&pool, seen - KEPT).await {
-                log.emit("change_feed.error", &[("error", Value::from(e.to_string()))]);
+                tracing::warn!(error = %Chain(&e), "change_feed.error");
             }
         }
     }
@@ -98,7 +101,7 @@ async fn catch_up(
 /// a marker: when it arrives, every change committed before it was sent
 /// has been published. After a lost connection, publishes everything,
 /// since announcements made meanwhile are lost.
-pub async fn listen(pool: PgPool, changes: Changes, every: Duration, log: EventLog, mut shutdown: Shutdown) {
+async fn listen(pool: PgPool, changes: Changes, every: Duration, mut shutdown: Shutdown) {
     const RETRY: Duration = Duration::from_secs(1);
     let process = Uuid::new_v4();
     let mut sent = 0u64;
@@ -113,7 +116,7 @@ pub async fn listen(pool: PgPool, changes: Changes, every: Duration, log: EventL
             listener = listener => match listener {
                 Ok(listener) => listener,
                 Err(e) => {
-                    log.emit("listen.error", &[("error", Value::from(e.to_string()))]);
+                    tracing::warn!(error = %Chain(&e), "listen.error");
                     tokio::select! {
                         _ = time::sleep(RETRY) => continue,
                         _ = &mut shutdown => return,
@@ -135,7 +138,7 @@ pub async fn listen(pool: PgPool, changes: Changes, every: Duration, log: EventL
                     let sent_at = Instant::now();
                     match change_feed::notify_marker(&pool, &marker).await {
                         Ok(()) => pending = Some((marker, sent_at)),
-                        Err(e) => log.emit("listen.error", &[("error", Value::from(e.to_string()))]),
+                        Err(e) => tracing::warn!(error = %Chain(&e), "listen.error"),
                     }
                     continue;
                 }
@@ -158,10 +161,7 @@ pub async fn listen(pool: PgPool, changes: Changes, every: Duration, log: EventL
                             changes.cache().confirm(sent_at.into_std());
                         }
                     } else if !payload.starts_with(MARKER_PREFIX) {
-                        log.emit(
-                            "listen.error",
-                            &[("error", Value::from("a payload that is not an id"))],
-                        );
+                        tracing::warn!(payload, "listen.error: a payload that is not an id");
                     }
                 }
                 // The connection was lost; try_recv reconnects next time.
@@ -170,7 +170,7 @@ pub async fn listen(pool: PgPool, changes: Changes, every: Duration, log: EventL
                     changes.publish_all();
                 }
                 Err(e) => {
-                    log.emit("listen.error", &[("error", Value::from(e.to_string()))]);
+                    tracing::warn!(error = %Chain(&e), "listen.error");
                     break;
                 }
             }

@@ -8,62 +8,30 @@
 //! from a periodic re-check of the watched operations that covers whatever
 //! else changed a row. The same changes keep the operations held in memory
 //! for polls ([`PollCache`]) current.
+//!
+//! This module sits above the store (it reads the database's reports of
+//! changes through it) and knows nothing of who writes: the layer above
+//! both, [`Operations`](crate::operations::Operations), publishes each
+//! write of this process.
 
 mod cache;
-mod fairing;
-mod feed;
+pub mod feed;
+mod observed;
+pub mod recheck;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rocket::tokio::sync::{watch, Mutex as AsyncMutex};
 use uuid::Uuid;
 
-use crate::domain::{Operation, Representation};
-use crate::store::{Store, StoreError};
+use crate::domain::Operation;
+use crate::store::StoreError;
 
-pub use cache::PollCache;
 use cache::Ticket;
-pub use fairing::Notifier;
-
-/// An operation as polls and events send it: its ETag and body, and
-/// whether it is finished. Read once per change, shared by every poll and
-/// waiter that wants it. ETag and body are one allocation, the only one an
-/// operation held in memory needs. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Observed {
-    /// The ETag, then the body.
-    text: Arc<str>,
-    etag_len: usize,
-    finished: bool,
-}
-
-impl Observed {
-    pub fn new(operation: &Operation) -> Self {
-        let Representation { body, etag } = operation.representation();
-        let etag_len = etag.len();
-        let mut text = etag;
-        text.push_str(&body);
-        Observed {
-            text: Arc::from(text),
-            etag_len,
-            finished: operation.status.is_finished(),
-        }
-    }
-
-    /// Quoted, as the `ETag` header carries it.
-    pub fn etag(&self) -> &str {
-        &self.text[..self.etag_len]
-    }
-
-    pub fn body(&self) -> &str {
-        &self.text[self.etag_len..]
-    }
-
-    pub fn is_finished(&self) -> bool {
-        self.finished
-    }
-}
+pub use cache::{CacheUsage, PollCache};
+pub use observed::Observed;
 
 /// The last read of a watched operation and the change it was made after.
 type SharedRead = Arc<AsyncMutex<Option<(u64, Option<Observed>)>>>;
@@ -184,16 +152,17 @@ pub struct Writing {
 
 impl Writing {
     /// The write left `operation` (`None`: it changed nothing). Polls find
-    /// that state in memory without reading it back.
-    pub fn written(mut self, operation: Option<&Operation>) {
+    /// that state in memory without reading it back. Whether it wrote.
+    pub fn written(mut self, operation: Option<&Operation>) -> bool {
         let (Some(ticket), Some(operation)) = (self.ticket.take(), operation) else {
-            return;
+            return false;
         };
         let changes = &self.changes;
         changes
             .cache
             .replace(ticket, self.id, || Observed::new(operation));
         changes.wake(self.id);
+        true
     }
 }
 
@@ -223,9 +192,13 @@ impl Subscription {
     }
 
     /// The operation as it is since the last change this subscription saw:
-    /// the first waiter to ask reads it, the others of the same change get
-    /// that read. `None` once it is gone.
-    pub async fn read(&mut self, store: &Store) -> Result<Option<Observed>, StoreError> {
+    /// the first waiter to ask reads it with `observe`, the others of the
+    /// same change get that read. `None` once it is gone.
+    pub async fn read<F, Fut>(&mut self, observe: F) -> Result<Option<Observed>, StoreError>
+    where
+        F: FnOnce(Uuid) -> Fut,
+        Fut: Future<Output = Result<Option<Observed>, StoreError>>,
+    {
         let seen = *self.receiver.borrow_and_update();
         let mut shared = self.shared_read.lock().await;
         if let Some((read_after, observed)) = &*shared {
@@ -234,7 +207,7 @@ impl Subscription {
             }
         }
         // Started after change `seen` was published, so it reflects it.
-        let observed = store.observe(self.id).await?;
+        let observed = observe(self.id).await?;
         *shared = Some((seen, observed.clone()));
         Ok(observed)
     }

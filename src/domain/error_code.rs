@@ -36,14 +36,19 @@ impl ErrorCode {
     }
 }
 
+/// An error_code column held something other than the codes above.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code {0:?}")]
+pub struct UnknownErrorCode(pub String);
+
 impl FromStr for ErrorCode {
-    type Err = String;
+    type Err = UnknownErrorCode;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ErrorCode::ALL
             .into_iter()
             .find(|code| code.as_str() == s)
-            .ok_or_else(|| format!("unknown error code {s:?}"))
+            .ok_or_else(|| UnknownErrorCode(s.to_owned()))
     }
 }
 

@@ -6,7 +6,7 @@ use rocket::serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{ErrorCode, Status};
+use super::{ErrorCode, ProgressReport, Status};
 
 /// An asynchronous operation, as clients see it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -25,20 +25,13 @@ pub struct Operation {
     pub error_code: Option<ErrorCode>,
     /// How many times a worker has claimed it.
     pub attempts: i32,
-    /// What the handler last reported; null until it reports.
+    /// What the running attempt last reported; null until it reports, and
+    /// cleared when the status changes. Another program may write any JSON
+    /// here, so it is served as stored.
     #[schema(value_type = Option<ProgressReport>)]
     pub progress: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// A handler's report of how far it has got, as `progress` holds it.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // describes the JSON that `Progress::report` writes
-pub struct ProgressReport {
-    #[schema(minimum = 0, maximum = 100)]
-    percent: u8,
-    message: String,
 }
 
 /// An operation as the API sends it: the JSON body and its strong ETag.

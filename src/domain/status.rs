@@ -6,15 +6,17 @@ use rocket::serde::Serialize;
 /// Where an operation is in its life.
 ///
 /// ```text
-/// pending ──claim──▶ processing ──▶ completed
-///    │                 │   │
-///    │                 │   └──────▶ failed
-///    │                 └─(lease given back or expired)─▶ pending
-///    └──cancel──────────────────────▶ failed
+/// pending ──claim──▶ processing ──complete──▶ completed
+///    │  ▲               │   │
+///    │  └──retry later, │   └──fail──────────▶ failed
+///    │     give back,   │
+///    │     lease expiry─┘
+///    └──cancel──────────────────────────────▶ failed
 /// ```
 ///
-/// Completed and failed are final. The store enforces these moves with
-/// conditional updates, so a late or duplicate writer cannot undo one.
+/// Completed and failed are final. Every move is one of the
+/// [`Transition`]s; the store's conditional updates are rendered from them,
+/// so a late or duplicate writer cannot make any other move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(crate = "rocket::serde", rename_all = "lowercase")]
 pub enum Status {
@@ -43,16 +45,79 @@ impl Status {
 
     /// Completed and failed operations never change again.
     pub fn is_finished(self) -> bool {
-        matches!(self, Status::Completed | Status::Failed)
+        !Transition::ALL.iter().any(|t| t.from().contains(&self))
     }
 
-    /// Whether an operation may move from `self` to `next`.
+    /// Whether some transition moves an operation from `self` to `next`.
     pub fn can_move_to(self, next: Status) -> bool {
+        Transition::ALL
+            .iter()
+            .any(|t| t.from().contains(&self) && t.to() == next)
+    }
+}
+
+/// Every move an operation's status can make, and who makes it. Each one
+/// also clears `progress`: progress describes the attempt running now, and
+/// no attempt runs in the status a move arrives at (a claim starts a new
+/// one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transition {
+    /// A worker takes a pending operation that is due.
+    Claim,
+    /// The handler returned a result.
+    Complete,
+    /// The handler failed for good, or ran out of time or attempts.
+    Fail,
+    /// The handler failed in a way that may pass: pending again after a
+    /// backoff.
+    RetryLater,
+    /// The worker is stopping: pending again at once, the attempt handed
+    /// back.
+    GiveBack,
+    /// A client cancelled it.
+    Cancel,
+    /// Its lease ran out with attempts left: pending again.
+    RequeueExpired,
+    /// Its lease ran out with no attempt left.
+    FailExpired,
+}
+
+impl Transition {
+    pub const ALL: [Transition; 8] = [
+        Transition::Claim,
+        Transition::Complete,
+        Transition::Fail,
+        Transition::RetryLater,
+        Transition::GiveBack,
+        Transition::Cancel,
+        Transition::RequeueExpired,
+        Transition::FailExpired,
+    ];
+
+    /// The statuses this transition moves an operation from.
+    pub fn from(self) -> &'static [Status] {
         use Status::*;
-        matches!(
-            (self, next),
-            (Pending, Processing) | (Pending, Failed) | (Processing, Completed | Failed | Pending)
-        )
+        match self {
+            Transition::Claim => &[Pending],
+            Transition::Complete
+            | Transition::Fail
+            | Transition::RetryLater
+            | Transition::GiveBack
+            | Transition::RequeueExpired
+            | Transition::FailExpired => &[Processing],
+            Transition::Cancel => &[Pending, Processing],
+        }
+    }
+
+    /// The status it moves an operation to.
+    pub fn to(self) -> Status {
+        use Status::*;
+        match self {
+            Transition::Claim => Processing,
+            Transition::Complete => Completed,
+            Transition::Fail | Transition::Cancel | Transition::FailExpired => Failed,
+            Transition::RetryLater | Transition::GiveBack | Transition::RequeueExpired => Pending,
+        }
     }
 }
 
@@ -117,13 +182,6 @@ mod tests {
                 (Processing, Failed),
             ]
         );
-    }
-
-    #[test]
-    fn finished_operations_have_no_way_out() {
-        for from in Status::ALL.into_iter().filter(|s| s.is_finished()) {
-            assert!(Status::ALL.into_iter().all(|to| !from.can_move_to(to)), "{from}");
-        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rocket::serde::{Deserialize, Serialize};
 
 use crate::config::{GeneratorKind, OperationsConfig};
-use crate::handlers::{HandlerError, Progress};
+use crate::domain::{HandlerError, Progress};
 
 #[rocket::async_trait]
 pub trait Generator: Send + Sync {
@@ -39,17 +39,19 @@ pub fn from_config(config: &OperationsConfig) -> Result<Arc<dyn Generator>, Stri
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(crate = "rocket::serde", rename_all = "lowercase")]
 pub enum QuestionType {
+    #[default]
     Technical,
     Behavioral,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(crate = "rocket::serde", rename_all = "lowercase")]
 pub enum Difficulty {
     Junior,
+    #[default]
     Middle,
     Senior,
 }

@@ -9,7 +9,7 @@ use rocket::serde::Deserialize;
 
 use super::{Feedback, FeedbackRequest, Generator, Question, QuestionRequest};
 use crate::config::OpenAiConfig;
-use crate::handlers::{HandlerError, Progress};
+use crate::domain::{HandlerError, Progress};
 
 const QUESTION_PROMPT: &str = include_str!("../../prompts/question_generation.md");
 const FEEDBACK_PROMPT: &str = include_str!("../../prompts/answer_feedback.md");

@@ -1,25 +1,38 @@
 use std::sync::Arc;
 
-use rocket::serde::json::{self, json, Value};
+use rocket::serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::input::Fields;
-use super::{Handler, HandlerError, InvalidInput, Progress};
+use super::input::{null_as_default, Text};
+use super::OperationType;
+use crate::domain::{HandlerError, Progress};
 use crate::generator::{FeedbackRequest, Generator, QuestionType};
-use rocket::serde::Deserialize;
 
-/// The input of `answer_feedback`, for the OpenAPI document; `validate`
-/// enforces the same rules.
-#[derive(Deserialize, utoipa::ToSchema)]
+/// The input of `answer_feedback`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(crate = "rocket::serde", deny_unknown_fields)]
-#[schema(as = AnswerFeedbackInput)]
-#[allow(dead_code)]
-pub struct Input {
-    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
-    question_text: String,
-    #[schema(min_length = 1, max_length = 20000, pattern = r"\S")]
-    answer_text: String,
+pub struct AnswerFeedbackInput {
+    #[schema(inline)]
+    question_text: Text<2000>,
+    #[schema(inline)]
+    answer_text: Text<20000>,
     /// `technical` when absent.
-    question_type: Option<QuestionType>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
+    question_type: QuestionType,
+}
+
+/// The result of `answer_feedback`.
+#[derive(Debug, Serialize)]
+#[serde(crate = "rocket::serde")]
+pub struct AnswerFeedbackResult {
+    /// From 1 to 10.
+    score: u8,
+    strengths: Vec<String>,
+    improvements: Vec<String>,
+    feedback_text: String,
+    /// The generator that wrote it: `builtin` or `openai`.
+    generator: &'static str,
 }
 
 /// `answer_feedback`: a score, strengths and improvements for an answer.
@@ -34,26 +47,24 @@ impl AnswerFeedback {
 }
 
 #[rocket::async_trait]
-impl Handler for AnswerFeedback {
-    fn validate(&self, input: &Value) -> Result<Value, InvalidInput> {
-        let fields = Fields::of(input, &["question_text", "answer_text", "question_type"])?;
-        Ok(json!({
-            "question_text": fields.required_text("question_text", 2000)?,
-            "answer_text": fields.required_text("answer_text", 20_000)?,
-            "question_type": fields.choice("question_type", &["technical", "behavioral"], "technical")?,
-        }))
-    }
+impl OperationType for AnswerFeedback {
+    const NAME: &'static str = "answer_feedback";
+    type Input = AnswerFeedbackInput;
+    type Output = AnswerFeedbackResult;
 
-    async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError> {
-        let request: FeedbackRequest = json::from_value(input)
-            .map_err(|e| HandlerError::failed(format!("invalid stored input: {e}")))?;
+    async fn run(&self, input: Self::Input, progress: Progress) -> Result<Self::Output, HandlerError> {
+        let request = FeedbackRequest {
+            question_text: input.question_text.into_string(),
+            answer_text: input.answer_text.into_string(),
+            question_type: input.question_type,
+        };
         let feedback = self.generator.feedback(&request, &progress).await?;
-        Ok(json!({
-            "score": feedback.score,
-            "strengths": feedback.strengths,
-            "improvements": feedback.improvements,
-            "feedback_text": feedback.feedback_text,
-            "generator": self.generator.name(),
-        }))
+        Ok(AnswerFeedbackResult {
+            score: feedback.score,
+            strengths: feedback.strengths,
+            improvements: feedback.improvements,
+            feedback_text: feedback.feedback_text,
+            generator: self.generator.name(),
+        })
     }
 }

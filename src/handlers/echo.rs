@@ -1,56 +1,51 @@
 use std::time::Duration;
 
-use rocket::serde::json::{json, Value};
+use rocket::serde::json::Value;
+use rocket::serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use rocket::serde::Deserialize;
-
-use super::input::Fields;
-use super::{Handler, HandlerError, InvalidInput, Progress};
+use super::input::{null_as_default, Text, WholeNumber};
+use super::OperationType;
+use crate::domain::{HandlerError, Progress};
 
 /// `echo`, for tests and benchmarks: waits `delay_ms`, then completes with
 /// `result` or fails with `fail` as the message. With `progress_steps`, the
 /// wait is cut in that many steps, each reported as progress.
 pub struct Echo;
 
-/// Ten minutes: longer than any handler timeout worth configuring.
-const MAX_DELAY_MS: u64 = 600_000;
-
-/// The input of `echo`, for the OpenAPI document; `validate` enforces the
-/// same rules.
-#[derive(Deserialize, utoipa::ToSchema)]
+/// The input of `echo`. Every field is optional, so the input may be left
+/// out.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(crate = "rocket::serde", deny_unknown_fields)]
-#[schema(as = EchoInput)]
-#[allow(dead_code)]
-pub struct Input {
-    /// How long to wait, in milliseconds (0 when absent).
-    #[schema(minimum = 0, maximum = 600_000)]
-    delay_ms: Option<u64>,
-    /// Fail with this message instead of completing.
-    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
-    fail: Option<String>,
-    /// The result to complete with.
-    #[schema(value_type = Option<Value>)]
-    result: Option<Value>,
+pub struct EchoInput {
+    /// How long to wait, in milliseconds (0 when absent). At most ten
+    /// minutes: longer than any handler timeout worth configuring.
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(inline, nullable)]
+    delay_ms: WholeNumber<600_000>,
     /// Report progress this many times while waiting.
-    #[schema(minimum = 0, maximum = 100)]
-    progress_steps: Option<u64>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(inline, nullable)]
+    progress_steps: WholeNumber<100>,
+    /// Fail with this message instead of completing.
+    #[serde(default)]
+    #[schema(inline)]
+    fail: Option<Text<2000>>,
+    /// The result to complete with.
+    #[serde(default)]
+    #[schema(value_type = Option<Value>)]
+    result: Value,
 }
 
 #[rocket::async_trait]
-impl Handler for Echo {
-    fn validate(&self, input: &Value) -> Result<Value, InvalidInput> {
-        let fields = Fields::of(input, &["delay_ms", "fail", "result", "progress_steps"])?;
-        Ok(json!({
-            "delay_ms": fields.optional_u64("delay_ms", MAX_DELAY_MS)?.unwrap_or(0),
-            "progress_steps": fields.optional_u64("progress_steps", 100)?.unwrap_or(0),
-            "fail": fields.optional_text("fail", 2000)?,
-            "result": fields.any("result"),
-        }))
-    }
+impl OperationType for Echo {
+    const NAME: &'static str = "echo";
+    type Input = EchoInput;
+    type Output = Value;
 
-    async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError> {
-        let delay = Duration::from_millis(input["delay_ms"].as_u64().unwrap_or(0));
-        let steps = input["progress_steps"].as_u64().unwrap_or(0).min(100);
+    async fn run(&self, input: Self::Input, progress: Progress) -> Result<Self::Output, HandlerError> {
+        let delay = Duration::from_millis(input.delay_ms.get());
+        let steps = input.progress_steps.get();
         if steps == 0 {
             rocket::tokio::time::sleep(delay).await;
         }
@@ -59,9 +54,9 @@ impl Handler for Echo {
             let percent = u8::try_from(step * 100 / steps).unwrap_or(100);
             progress.report(percent, &format!("Step {step} of {steps}"));
         }
-        match input["fail"].as_str() {
-            Some(message) => Err(HandlerError::failed(message)),
-            None => Ok(input["result"].clone()),
+        match input.fail {
+            Some(message) => Err(HandlerError::failed(message.into_string())),
+            None => Ok(input.result),
         }
     }
 }

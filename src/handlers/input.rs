@@ -1,8 +1,18 @@
-//! Reading an operation's input field by field, so that an error names the
-//! field that is wrong.
+//! Reading an operation's input: each type's input is one struct whose
+//! serde derive (unknown fields refused), OpenAPI schema and validation are
+//! its one definition. The field types here carry the rules that plain
+//! types do not — text that is not blank and not too long, lists of at most
+//! so many items, whole numbers in a range — so that a value that breaks
+//! one is refused while it is read, with the path of the field.
 
-use rocket::serde::json::serde_json::Map;
+use std::fmt;
+
+use rocket::serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use rocket::serde::json::Value;
+use rocket::serde::{Deserialize, Serialize, Serializer};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 /// Input that does not fit the operation type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -21,126 +31,182 @@ impl InvalidInput {
     }
 }
 
-/// The input object, with the names it may hold.
-pub struct Fields<'a> {
-    map: &'a Map<String, Value>,
+/// Reads `value` as a `T`, naming the path of the field that does not fit,
+/// below `root` (`input`, say).
+pub fn read<T: DeserializeOwned>(root: &str, value: Value) -> Result<T, InvalidInput> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let field = match path.as_str() {
+            "." => root.to_owned(),
+            path => format!("{root}.{path}"),
+        };
+        InvalidInput::new(&field, error.into_inner().to_string())
+    })
 }
 
-impl<'a> Fields<'a> {
-    /// `input` must be an object holding only `allowed` names.
-    pub fn of(input: &'a Value, allowed: &[&str]) -> Result<Self, InvalidInput> {
-        let map = input
-            .as_object()
-            .ok_or_else(|| InvalidInput::new("input", "must be a JSON object"))?;
-        if let Some(unknown) = map.keys().find(|key| !allowed.contains(&key.as_str())) {
-            let message = format!("unknown field; expected one of: {}", allowed.join(", "));
-            return Err(InvalidInput::new(unknown, message));
-        }
-        Ok(Self { map })
-    }
+/// `null` reads as an absent field: it takes the default.
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
 
-    /// A field given as `null` counts as absent.
-    fn get(&self, name: &str) -> Option<&'a Value> {
-        self.map.get(name).filter(|value| !value.is_null())
-    }
+/// Text, trimmed, neither blank nor longer than `MAX` characters (counted
+/// before trimming, as the schema's `maxLength` counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<const MAX: usize>(String);
 
-    pub fn required_text(&self, name: &str, max_chars: usize) -> Result<String, InvalidInput> {
-        self.optional_text(name, max_chars)?
-            .ok_or_else(|| InvalidInput::new(name, "is required"))
-    }
-
-    /// Trimmed; an empty string is refused.
-    pub fn optional_text(&self, name: &str, max_chars: usize) -> Result<Option<String>, InvalidInput> {
-        let Some(value) = self.get(name) else {
-            return Ok(None);
-        };
-        let text = value
-            .as_str()
-            .ok_or_else(|| InvalidInput::new(name, "must be a string"))?;
-        check_text(name, text, max_chars)?;
-        Ok(Some(text.trim().to_owned()))
-    }
-
-    /// One of `choices`, or `default` when absent.
-    pub fn choice(
-        &self,
-        name: &str,
-        choices: &[&'static str],
-        default: &'static str,
-    ) -> Result<&'static str, InvalidInput> {
-        let Some(value) = self.get(name) else {
-            return Ok(default);
-        };
-        value
-            .as_str()
-            .and_then(|given| choices.iter().copied().find(|choice| *choice == given))
-            .ok_or_else(|| InvalidInput::new(name, format!("must be one of: {}", choices.join(", "))))
-    }
-
-    /// Trimmed; blank items are dropped.
-    pub fn text_list(&self, name: &str, max_items: usize) -> Result<Vec<String>, InvalidInput> {
-        let Some(value) = self.get(name) else {
-            return Ok(Vec::new());
-        };
-        let items = value
-            .as_array()
-            .ok_or_else(|| InvalidInput::new(name, "must be a list of strings"))?;
-        if items.len() > max_items {
-            return Err(InvalidInput::new(
-                name,
-                format!("must hold at most {max_items} items"),
-            ));
-        }
-        let mut texts = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let text = item
-                .as_str()
-                .ok_or_else(|| InvalidInput::new(&format!("{name}[{i}]"), "must be a string"))?
-                .trim();
-            if !text.is_empty() {
-                texts.push(text.to_owned());
-            }
-        }
-        Ok(texts)
-    }
-
-    /// A whole number, written `5` or `5.0` (both are JSON Schema integers).
-    pub fn optional_u64(&self, name: &str, max: u64) -> Result<Option<u64>, InvalidInput> {
-        let Some(value) = self.get(name) else {
-            return Ok(None);
-        };
-        let whole = value.as_u64().or_else(|| {
-            let float = value.as_f64()?;
-            (float.fract() == 0.0 && (0.0..=max as f64).contains(&float)).then_some(float as u64)
-        });
-        match whole {
-            Some(n) if n <= max => Ok(Some(n)),
-            _ => Err(InvalidInput::new(
-                name,
-                format!("must be a whole number from 0 to {max}"),
-            )),
-        }
-    }
-
-    /// Any JSON value, as given (`null` when absent).
-    pub fn any(&self, name: &str) -> Value {
-        self.get(name).cloned().unwrap_or(Value::Null)
+impl<const MAX: usize> Text<MAX> {
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 
-/// Not blank, and at most `max_chars` before trimming: the rules the
-/// OpenAPI document states as `pattern: \S` and `maxLength`.
-fn check_text(field: &str, text: &str, max_chars: usize) -> Result<(), InvalidInput> {
-    if text.trim().is_empty() {
-        return Err(InvalidInput::new(field, "must not be blank"));
+impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.trim().is_empty() {
+            return Err(de::Error::custom("must not be blank"));
+        }
+        if text.chars().count() > MAX {
+            return Err(de::Error::custom(format!("must be at most {MAX} characters")));
+        }
+        Ok(Text(text.trim().to_owned()))
     }
-    if text.chars().count() > max_chars {
-        return Err(InvalidInput::new(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ));
+}
+
+impl<const MAX: usize> Serialize for Text<MAX> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
-    Ok(())
+}
+
+/// Always inlined where used: the limits are part of the field.
+impl<const MAX: usize> ToSchema for Text<MAX> {}
+
+impl<const MAX: usize> PartialSchema for Text<MAX> {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX))
+            .pattern(Some(r"\S"))
+            .into()
+    }
+}
+
+/// A list of at most `MAX` strings, each trimmed; blank ones are dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextList<const MAX: usize>(Vec<String>);
+
+impl<const MAX: usize> TextList<MAX> {
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for TextList<MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let items = Vec::<String>::deserialize(deserializer)?;
+        if items.len() > MAX {
+            return Err(de::Error::custom(format!("must hold at most {MAX} items")));
+        }
+        let kept = items
+            .iter()
+            .map(|item| item.trim())
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(TextList(kept))
+    }
+}
+
+impl<const MAX: usize> Serialize for TextList<MAX> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Always inlined where used: the limits are part of the field.
+impl<const MAX: usize> ToSchema for TextList<MAX> {}
+
+impl<const MAX: usize> PartialSchema for TextList<MAX> {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::String))
+            .max_items(Some(MAX))
+            .into()
+    }
+}
+
+/// A whole number from 0 to `MAX`, written `5` or `5.0` (both are JSON
+/// Schema integers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WholeNumber<const MAX: u64>(u64);
+
+impl<const MAX: u64> WholeNumber<MAX> {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl<'de, const MAX: u64> Deserialize<'de> for WholeNumber<MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(WholeNumberVisitor::<MAX>)
+    }
+}
+
+struct WholeNumberVisitor<const MAX: u64>;
+
+impl<const MAX: u64> WholeNumberVisitor<MAX> {
+    fn checked<E: de::Error>(n: Option<u64>) -> Result<WholeNumber<MAX>, E> {
+        match n {
+            Some(n) if n <= MAX => Ok(WholeNumber(n)),
+            _ => Err(E::custom(format!("must be a whole number from 0 to {MAX}"))),
+        }
+    }
+}
+
+impl<const MAX: u64> Visitor<'_> for WholeNumberVisitor<MAX> {
+    type Value = WholeNumber<MAX>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a whole number from 0 to {MAX}")
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        Self::checked(Some(n))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        Self::checked(u64::try_from(n).ok())
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        let whole = n.fract() == 0.0 && (0.0..=MAX as f64).contains(&n);
+        Self::checked(whole.then_some(n as u64))
+    }
+}
+
+impl<const MAX: u64> Serialize for WholeNumber<MAX> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
+/// Always inlined where used: the limits are part of the field.
+impl<const MAX: u64> ToSchema for WholeNumber<MAX> {}
+
+impl<const MAX: u64> PartialSchema for WholeNumber<MAX> {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(MAX as f64))
+            .into()
+    }
 }
 
 #[cfg(test)]
@@ -149,35 +215,69 @@ mod tests {
 
     use super::*;
 
+    #[derive(Debug, Deserialize)]
+    #[serde(crate = "rocket::serde", deny_unknown_fields)]
+    struct Sample {
+        role: Text<10>,
+        #[serde(default)]
+        previous: TextList<3>,
+        #[serde(default)]
+        delay_ms: WholeNumber<100>,
+    }
+
+    fn error_of(value: Value) -> InvalidInput {
+        read::<Sample>("input", value)
+            .err()
+            .unwrap_or_else(|| InvalidInput::new("", "no error"))
+    }
+
     #[test]
     fn an_unknown_field_is_named() {
-        let input = json!({"role": "x", "dificulty": "senior"});
-        let error = Fields::of(&input, &["role", "difficulty"]).err();
-        assert_eq!(error.map(|e| e.field), Some("dificulty".to_owned()));
+        let error = error_of(json!({"role": "x", "dificulty": "senior"}));
+        assert!(error.to_string().contains("dificulty"), "{error}");
     }
 
     #[test]
     fn a_list_item_of_the_wrong_type_is_named_with_its_index() {
-        let input = json!({"previous_questions": ["a", 3]});
-        let fields = Fields::of(&input, &["previous_questions"]).unwrap_or_else(|e| panic!("{e}"));
-        let error = fields.text_list("previous_questions", 10).err();
-        assert_eq!(error.map(|e| e.field), Some("previous_questions[1]".to_owned()));
+        let error = error_of(json!({"role": "x", "previous": ["a", 3]}));
+        assert_eq!(error.field, "input.previous[1]");
     }
 
     #[test]
-    fn null_counts_as_absent_and_takes_the_default() {
-        let input = json!({"difficulty": null});
-        let fields = Fields::of(&input, &["difficulty"]).unwrap_or_else(|e| panic!("{e}"));
+    fn blank_and_long_text_are_refused_and_text_is_trimmed() {
+        assert_eq!(error_of(json!({"role": "   "})).message, "must not be blank");
         assert_eq!(
-            fields.choice("difficulty", &["junior", "middle"], "middle"),
-            Ok("middle")
+            error_of(json!({"role": "x".repeat(11)})).message,
+            "must be at most 10 characters"
         );
+        let sample = read::<Sample>("input", json!({"role": " x "})).ok();
+        assert_eq!(sample.map(|s| s.role.into_string()), Some("x".to_owned()));
     }
 
     #[test]
-    fn blank_text_is_refused() {
-        let input = json!({"role": "   "});
-        let fields = Fields::of(&input, &["role"]).unwrap_or_else(|e| panic!("{e}"));
-        assert!(fields.required_text("role", 10).is_err());
+    fn lists_drop_blank_items_and_refuse_too_many() {
+        let sample = read::<Sample>("input", json!({"role": "x", "previous": ["a", " ", " b"]})).ok();
+        assert_eq!(
+            sample.map(|s| s.previous.into_vec()),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        let error = error_of(json!({"role": "x", "previous": ["a", "b", "c", "d"]}));
+        assert_eq!(error.field, "input.previous");
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction_and_stay_in_range() {
+        let read_delay = |delay: Value| read::<Sample>("input", json!({"role": "x", "delay_ms": delay}));
+        assert_eq!(read_delay(json!(5.0)).ok().map(|s| s.delay_ms.get()), Some(5));
+        for bad in [json!(-1), json!(101), json!(2.5), json!("5")] {
+            assert!(read_delay(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named_at_the_root() {
+        let error = error_of(json!({}));
+        assert_eq!(error.field, "input");
+        assert!(error.message.contains("role"), "{error}");
     }
 }

@@ -1,31 +1,48 @@
 use std::sync::Arc;
 
-use rocket::serde::json::{self, json, Value};
+use rocket::serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::input::Fields;
-use super::{Handler, HandlerError, InvalidInput, Progress};
+use super::input::{null_as_default, Text, TextList};
+use super::OperationType;
+use crate::domain::{HandlerError, Progress};
 use crate::generator::{Difficulty, Generator, QuestionRequest, QuestionType};
-use rocket::serde::Deserialize;
 
-/// The input of `question_generation`, for the OpenAPI document; `validate`
-/// enforces the same rules.
-#[derive(Deserialize, utoipa::ToSchema)]
+/// The input of `question_generation`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(crate = "rocket::serde", deny_unknown_fields)]
-#[schema(as = QuestionGenerationInput)]
-#[allow(dead_code)]
-pub struct Input {
+pub struct QuestionGenerationInput {
     /// The job the question is for.
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    role: String,
+    #[schema(inline)]
+    role: Text<200>,
     /// `technical` when absent.
-    question_type: Option<QuestionType>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
+    question_type: QuestionType,
     /// `middle` when absent.
-    difficulty: Option<Difficulty>,
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    topic: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
+    difficulty: Difficulty,
+    /// Preferred where the question bank or the model has it.
+    #[serde(default)]
+    #[schema(inline)]
+    topic: Option<Text<200>>,
     /// Questions already asked: none of them is asked again.
-    #[schema(max_items = 500)]
-    previous_questions: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(inline, nullable)]
+    previous_questions: TextList<500>,
+}
+
+/// The result of `question_generation`.
+#[derive(Debug, Serialize)]
+#[serde(crate = "rocket::serde")]
+pub struct GeneratedQuestion {
+    question_text: String,
+    question_type: QuestionType,
+    difficulty: Difficulty,
+    topic: Option<String>,
+    /// The generator that wrote it: `builtin` or `openai`.
+    generator: &'static str,
 }
 
 /// `question_generation`: an interview question for a role.
@@ -40,37 +57,26 @@ impl QuestionGeneration {
 }
 
 #[rocket::async_trait]
-impl Handler for QuestionGeneration {
-    fn validate(&self, input: &Value) -> Result<Value, InvalidInput> {
-        let fields = Fields::of(
-            input,
-            &[
-                "role",
-                "question_type",
-                "difficulty",
-                "topic",
-                "previous_questions",
-            ],
-        )?;
-        Ok(json!({
-            "role": fields.required_text("role", 200)?,
-            "question_type": fields.choice("question_type", &["technical", "behavioral"], "technical")?,
-            "difficulty": fields.choice("difficulty", &["junior", "middle", "senior"], "middle")?,
-            "topic": fields.optional_text("topic", 200)?,
-            "previous_questions": fields.text_list("previous_questions", 500)?,
-        }))
-    }
+impl OperationType for QuestionGeneration {
+    const NAME: &'static str = "question_generation";
+    type Input = QuestionGenerationInput;
+    type Output = GeneratedQuestion;
 
-    async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError> {
-        let request: QuestionRequest = json::from_value(input)
-            .map_err(|e| HandlerError::failed(format!("invalid stored input: {e}")))?;
+    async fn run(&self, input: Self::Input, progress: Progress) -> Result<Self::Output, HandlerError> {
+        let request = QuestionRequest {
+            role: input.role.into_string(),
+            question_type: input.question_type,
+            difficulty: input.difficulty,
+            topic: input.topic.map(Text::into_string),
+            previous_questions: input.previous_questions.into_vec(),
+        };
         let question = self.generator.question(&request, &progress).await?;
-        Ok(json!({
-            "question_text": question.question_text,
-            "question_type": question.question_type,
-            "difficulty": question.difficulty,
-            "topic": question.topic,
-            "generator": self.generator.name(),
-        }))
+        Ok(GeneratedQuestion {
+            question_text: question.question_text,
+            question_type: question.question_type,
+            difficulty: question.difficulty,
+            topic: question.topic,
+            generator: self.generator.name(),
+        })
     }
 }

@@ -1,13 +1,12 @@
 use rocket::serde::json::Json;
 use rocket::State;
 
-use super::openapi::ErrorBody;
 use super::operation_id::{parse_operation_id, OperationIdParam};
 use crate::domain::Operation;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::operations::Operations;
 use crate::rate_limit::{Within, Writing};
-use crate::store::Store;
-use crate::telemetry::EventLog;
+use crate::telemetry::RequestSpan;
 use crate::workers::WorkerPool;
 
 /// Fails a pending or processing operation with `CANCELLED` and stops its
@@ -28,20 +27,21 @@ use crate::workers::WorkerPool;
     ),
 )]
 #[rocket::post("/api/v1/operations/<operation_id>/cancel")]
-pub(super) async fn cancel_operation(
+pub(crate) async fn cancel_operation(
     _limit: Within<Writing>,
     operation_id: OperationIdParam,
-    store: &State<Store>,
+    operations: &State<Operations>,
     workers: &State<WorkerPool>,
-    log: &State<EventLog>,
+    span: RequestSpan,
 ) -> ApiResult<Json<Operation>> {
     let id = parse_operation_id(operation_id)?;
-    if let Some(operation) = store.cancel(id).await? {
+    if let Some(operation) = operations.cancel(id).await? {
         workers.stop_handler(id);
-        log.operation("operation.cancelled", id, &[]);
+        span.0
+            .in_scope(|| tracing::info!(operation_id = %id, "operation.cancelled"));
         return Ok(Json(operation));
     }
-    match store.find(id).await? {
+    match operations.find(id).await? {
         Some(operation) => Err(ApiError::OperationAlreadyFinished(operation.status)),
         None => Err(ApiError::OperationNotFound),
     }

@@ -1,19 +1,20 @@
 use rocket::http::Header;
 use rocket::response::{self, Responder};
-use rocket::serde::json::{json, Json, Value};
+use rocket::serde::json::{json, serde_json, Json, Value};
 use rocket::serde::uuid::Uuid;
+use rocket::serde::Deserialize;
 use rocket::{Request, State};
 use sha2::{Digest, Sha256};
 
 use super::body::{IdempotencyKey, JsonBody};
-use super::openapi::{CreateOperation, ErrorBody};
 use crate::config::OperationsConfig;
 use crate::domain::Operation;
-use crate::error::{ApiError, ApiResult};
-use crate::handlers::{InvalidInput, Registry};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::handlers::{read_input, InvalidInput, Registry};
+use crate::operations::Operations;
 use crate::rate_limit::{Within, Writing};
-use crate::store::{Created, Idempotency, NewOperation, Store};
-use crate::telemetry::{EventLog, Metrics};
+use crate::store::{Created, Idempotency, NewOperation};
+use crate::telemetry::{Metrics, RequestSpan};
 use crate::workers::WorkerPool;
 
 /// Creates a pending operation and wakes a worker for it.
@@ -21,7 +22,8 @@ use crate::workers::WorkerPool;
     post,
     path = "/api/v1/operations",
     tag = "operations",
-    request_body(content = CreateOperation, content_type = "application/json"),
+    request_body(content = ref("#/components/schemas/CreateOperation"), content_type = "application/json",
+        description = "One of the operation types this service runs, with its input."),
     params(
         ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retries with the same key and request return the same operation."),
     ),
@@ -39,26 +41,33 @@ use crate::workers::WorkerPool;
     ),
 )]
 #[rocket::post("/api/v1/operations", data = "<body>")]
-pub(super) async fn create_operation(
+pub(crate) async fn create_operation(
     _limit: Within<Writing>,
     body: Result<JsonBody, ApiError>,
     idempotency_key: IdempotencyKey,
-    store: &State<Store>,
-    registry: &State<std::sync::Arc<Registry>>,
+    operations: &State<Operations>,
+    registry: &State<Registry>,
     workers: &State<WorkerPool>,
     config: &State<OperationsConfig>,
     metrics: &State<Metrics>,
-    log: &State<EventLog>,
+    span: RequestSpan,
 ) -> ApiResult<Accepted> {
     let idempotency_key = idempotency_key.checked()?;
-    let (operation_type, input) = read_create_request(body?.0)?;
+    let body = body?.0;
+    if !body.is_object() {
+        return Err(InvalidInput::new("body", "must be a JSON object with operation_type and input").into());
+    }
+    let CreateRequest {
+        operation_type,
+        input,
+    } = read_input("body", body)?;
     let handler = registry
         .get(&operation_type)
         .ok_or_else(|| ApiError::UnknownOperationType {
             known: registry.operation_types().collect::<Vec<_>>().join(", "),
             given: operation_type.clone(),
         })?;
-    let input = handler.validate(&input)?;
+    let input = handler.accept(Value::Object(input))?;
     let idempotency = idempotency_key.map(|key| Idempotency {
         request_hash: request_hash(&operation_type, &input),
         key,
@@ -69,14 +78,19 @@ pub(super) async fn create_operation(
         input,
         idempotency,
     };
-    match store.create(new).await? {
+    match operations.create(new).await? {
         Created::New(operation) => {
             metrics
                 .operations_created
                 .with_label_values(&[&operation.operation_type])
                 .inc();
-            let operation_type = ("operation_type", Value::from(operation.operation_type.as_str()));
-            log.operation("operation.created", operation.id, &[operation_type]);
+            span.0.in_scope(|| {
+                tracing::info!(
+                    operation_id = %operation.id,
+                    operation_type = operation.operation_type,
+                    "operation.created"
+                );
+            });
             workers.wake();
             Ok(Accepted {
                 operation,
@@ -92,28 +106,14 @@ pub(super) async fn create_operation(
 }
 
 /// `{"operation_type": "...", "input": {...}}`; `input` may be left out
-/// (for types whose input fields are all optional).
-fn read_create_request(body: Value) -> ApiResult<(String, Value)> {
-    let Value::Object(mut fields) = body else {
-        return Err(InvalidInput::new("body", "must be a JSON object with operation_type and input").into());
-    };
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !["operation_type", "input"].contains(&k.as_str()))
-    {
-        return Err(InvalidInput::new(unknown, "unknown field; expected operation_type and input").into());
-    }
-    let operation_type = match fields.remove("operation_type") {
-        Some(Value::String(name)) if !name.is_empty() => name,
-        Some(_) => return Err(InvalidInput::new("operation_type", "must be a non-empty string").into()),
-        None => return Err(InvalidInput::new("operation_type", "is required").into()),
-    };
-    let input = match fields.remove("input") {
-        None => json!({}),
-        Some(input @ Value::Object(_)) => input,
-        Some(_) => return Err(InvalidInput::new("input", "must be a JSON object").into()),
-    };
-    Ok((operation_type, input))
+/// (for types whose input fields are all optional). The OpenAPI document
+/// describes it per operation type, from each type's input.
+#[derive(Deserialize)]
+#[serde(crate = "rocket::serde", deny_unknown_fields)]
+struct CreateRequest {
+    operation_type: String,
+    #[serde(default)]
+    input: serde_json::Map<String, Value>,
 }
 
 /// What makes two creations "the same request" for an idempotency key: the
@@ -127,7 +127,7 @@ fn request_hash(operation_type: &str, input: &Value) -> String {
 }
 
 /// 202 with the operation, where to poll it and how soon.
-pub(super) struct Accepted {
+pub(crate) struct Accepted {
     operation: Operation,
     retry_after_secs: u64,
 }

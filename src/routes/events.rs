@@ -1,21 +1,20 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use rocket::response::stream::{Event, EventStream};
 use rocket::tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use rocket::{tokio, Shutdown, State};
 
 use super::conditional::LastEventId;
-use super::openapi::{ErrorBody, ServerSentEvent};
 use super::operation_id::{parse_operation_id, OperationIdParam};
 use crate::config::OperationsConfig;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::operations::Operations;
 use crate::rate_limit::{Polling, Within};
-use crate::store::Store;
-use crate::telemetry::{EventLog, Held, Metrics};
+use crate::report::Chain;
+use crate::telemetry::{Held, Metrics};
 
 /// The event streams this process may hold open at once.
-pub struct StreamSlots(Arc<Semaphore>);
+pub(crate) struct StreamSlots(Arc<Semaphore>);
 
 impl StreamSlots {
     pub fn new(max: usize) -> Self {
@@ -43,7 +42,7 @@ impl StreamSlots {
         ("Last-Event-ID" = Option<String>, Header, description = "The id (ETag) of the last event received: that state is not sent again."),
     ),
     responses(
-        (status = 200, description = "`event: operation` blocks, `data:` the operation's JSON, `id:` its ETag; heartbeat comments; the stream ends after a finished state.", content_type = "text/event-stream", body = ServerSentEvent),
+        (status = 200, description = "`event: operation` blocks, `data:` the operation's JSON (as a GET returns it), `id:` its ETag; heartbeat comments; the stream ends after a finished state.", content_type = "text/event-stream", body = String),
         (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
         (status = 422, description = "INVALID_OPERATION_ID", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
@@ -52,25 +51,23 @@ impl StreamSlots {
     ),
 )]
 #[rocket::get("/api/v1/operations/<operation_id>/events")]
-pub(super) async fn operation_events(
+pub(crate) async fn operation_events(
     _limit: Within<Polling>,
     operation_id: OperationIdParam,
     last_event_id: LastEventId,
-    store: &State<Store>,
+    operations: &State<Operations>,
     slots: &State<StreamSlots>,
     config: &State<OperationsConfig>,
     metrics: &State<Metrics>,
-    log: &State<EventLog>,
     mut shutdown: Shutdown,
 ) -> ApiResult<EventStream<impl rocket::futures::Stream<Item = Event>>> {
     let id = parse_operation_id(operation_id)?;
-    let mut subscription = store.changes().subscribe(id);
-    let first = store.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
+    let mut subscription = operations.changes().subscribe(id);
+    let first = operations.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
     let slot = slots.take()?;
-    let store = store.inner().clone();
+    let operations = operations.inner().clone();
     let open = Held::new(&metrics.event_streams);
-    let log = *log.inner();
-    let heartbeat = Duration::from_secs(config.sse_heartbeat_secs);
+    let heartbeat = config.sse_heartbeat();
     let stream = EventStream! {
         let _slot = (slot, open);
         let mut last_sent = last_event_id.0;
@@ -90,10 +87,10 @@ pub(super) async fn operation_events(
                 _ = subscription.changed() => {}
                 _ = &mut shutdown => break,
             }
-            current = match subscription.read(&store).await {
+            current = match subscription.read(|id| operations.observe(id)).await {
                 Ok(found) => found,
                 Err(e) => {
-                    log.operation("event_stream.error", id, &[("error", e.to_string().into())]);
+                    tracing::warn!(operation_id = %id, error = %Chain(&e), "event_stream.error");
                     None
                 }
             };

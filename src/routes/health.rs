@@ -3,22 +3,56 @@
 use std::time::Duration;
 
 use rocket::http::Status;
-use rocket::serde::json::{json, Json, Value};
+use rocket::serde::json::Json;
+use rocket::serde::Serialize;
 use rocket::tokio::time::timeout;
 use rocket::State;
 
-use super::openapi::{Liveness, Readiness};
-use crate::store::{unapplied_migrations, Store, StoreError};
+use crate::error::ErrorDetail;
+use crate::operations::Operations;
+use crate::store::StoreError;
 use crate::workers::WorkerPool;
 
 /// How long readiness waits for the database.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The answer of `/health/live`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct Liveness {
+    /// `ok`.
+    status: &'static str,
+}
+
+/// The answer of `/health/ready`. Each check is `ok`, or names what is
+/// wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    status: &'static str,
+    checks: Checks,
+    /// Present when unavailable, with the code `NOT_READY`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<ErrorDetail<'static>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct Checks {
+    /// `ok` or `unreachable`.
+    database: &'static str,
+    /// `ok`, `pending` (some are not applied) or `unknown`.
+    migrations: &'static str,
+    /// `ok` or `stopped`.
+    workers: &'static str,
+}
+
 /// The process is up and answering.
 #[utoipa::path(get, path = "/health/live", tag = "service", responses((status = 200, description = "Up.", body = Liveness)))]
 #[rocket::get("/health/live")]
-pub fn live() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub(crate) fn live() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
 }
 
 /// Ready for traffic: the database answers, every migration is applied and
@@ -33,19 +67,27 @@ pub fn live() -> Json<Value> {
     ),
 )]
 #[rocket::get("/health/ready")]
-pub async fn ready(store: &State<Store>, workers: &State<WorkerPool>) -> (Status, Json<Value>) {
+pub(crate) async fn ready(
+    operations: &State<Operations>,
+    workers: &State<WorkerPool>,
+) -> (Status, Json<Readiness>) {
+    let store = operations.store();
     let (database, migrations) = match timeout(DATABASE_TIMEOUT, store.ping()).await {
-        Ok(Ok(())) => match timeout(DATABASE_TIMEOUT, unapplied_migrations(store)).await {
+        Ok(Ok(())) => match timeout(DATABASE_TIMEOUT, store.unapplied_migrations()).await {
             Ok(Ok(unapplied)) if unapplied.is_empty() => ("ok", "ok"),
             Ok(Ok(_)) => ("ok", "pending"),
-            Ok(Err(StoreError::Internal(_))) => ("ok", "unknown"),
             // The connection that answered the ping was the last one that could.
             Ok(Err(StoreError::Unavailable(_))) | Err(_) => ("unreachable", "unknown"),
+            Ok(Err(_)) => ("ok", "unknown"),
         },
         _ => ("unreachable", "unknown"),
     };
     let workers = if workers.is_healthy() { "ok" } else { "stopped" };
-    let checks = json!({"database": database, "migrations": migrations, "workers": workers});
+    let checks = Checks {
+        database,
+        migrations,
+        workers,
+    };
     let failed: Vec<&str> = [
         ("database", database),
         ("migrations", migrations),
@@ -56,13 +98,20 @@ pub async fn ready(store: &State<Store>, workers: &State<WorkerPool>) -> (Status
     .map(|(name, _)| name)
     .collect();
     if failed.is_empty() {
-        return (Status::Ok, Json(json!({"status": "ready", "checks": checks})));
+        let ready = Readiness {
+            status: "ready",
+            checks,
+            detail: None,
+        };
+        return (Status::Ok, Json(ready));
     }
-    let message = format!("Not ready: {}.", failed.join(", "));
-    let body = json!({
-        "status": "unavailable",
-        "checks": checks,
-        "detail": {"code": "NOT_READY", "message": message},
-    });
-    (Status::ServiceUnavailable, Json(body))
+    let unavailable = Readiness {
+        status: "unavailable",
+        checks,
+        detail: Some(ErrorDetail {
+            code: "NOT_READY".into(),
+            message: format!("Not ready: {}.", failed.join(", ")).into(),
+        }),
+    };
+    (Status::ServiceUnavailable, Json(unavailable))
 }

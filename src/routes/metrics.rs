@@ -1,8 +1,9 @@
 use rocket::http::ContentType;
 use rocket::State;
 
-use crate::error::{ApiError, ApiResult};
-use crate::store::Store;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::operations::Operations;
+use crate::report::Chain;
 use crate::telemetry::Metrics;
 
 /// Every metric; the operations by status, the pool and the poll cache
@@ -13,11 +14,15 @@ use crate::telemetry::Metrics;
     tag = "service",
     responses(
         (status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String),
-        (status = 500, description = "INTERNAL_ERROR", body = super::openapi::ErrorBody),
+        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
     ),
 )]
 #[rocket::get("/metrics")]
-pub async fn metrics(metrics: &State<Metrics>, store: &State<Store>) -> ApiResult<(ContentType, String)> {
+pub(crate) async fn metrics(
+    metrics: &State<Metrics>,
+    operations: &State<Operations>,
+) -> ApiResult<(ContentType, String)> {
+    let store = operations.store();
     if let Ok(counts) = store.count_by_status().await {
         for status in crate::domain::Status::ALL {
             let count = counts
@@ -41,7 +46,7 @@ pub async fn metrics(metrics: &State<Metrics>, store: &State<Store>) -> ApiResul
         .db_connections
         .with_label_values(&["max"])
         .set(i64::from(max));
-    let cache = store.changes().cache().usage();
+    let cache = operations.changes().cache().usage();
     for (result, total) in [("hit", cache.hits), ("miss", cache.misses)] {
         let counter = metrics.poll_cache_lookups.with_label_values(&[result]);
         counter.inc_by(total.saturating_sub(counter.get()));
@@ -50,7 +55,7 @@ pub async fn metrics(metrics: &State<Metrics>, store: &State<Store>) -> ApiResul
         .poll_cache_entries
         .set(i64::try_from(cache.entries).unwrap_or(i64::MAX));
     let text = metrics.render().map_err(|e| {
-        rocket::error!("metrics: {e}");
+        tracing::error!(error = %Chain(&e), "metrics.error");
         ApiError::Internal
     })?;
     // Prometheus' text exposition format.

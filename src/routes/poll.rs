@@ -6,14 +6,13 @@ use rocket::tokio::time::{self, Instant};
 use rocket::{Shutdown, State};
 
 use super::conditional::{self, IfNoneMatch, Polled, PreferWait, WaitQuery};
-use super::openapi::ErrorBody;
 use super::operation_id::{parse_operation_id, OperationIdParam};
 use crate::changes::Observed;
 use crate::config::OperationsConfig;
 use crate::domain::Operation;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::operations::Operations;
 use crate::rate_limit::{Polling, Within};
-use crate::store::Store;
 use crate::telemetry::{Held, Metrics};
 
 /// The operation's current state, or 304 if the client's `If-None-Match`
@@ -46,27 +45,35 @@ use crate::telemetry::{Held, Metrics};
     ),
 )]
 #[rocket::get("/api/v1/operations/<operation_id>")]
-pub(super) async fn get_operation(
+pub(crate) async fn get_operation(
     _limit: Within<Polling>,
     operation_id: OperationIdParam,
     wait: WaitQuery,
     prefer: PreferWait,
     if_none_match: IfNoneMatch,
-    store: &State<Store>,
+    operations: &State<Operations>,
     config: &State<OperationsConfig>,
     metrics: &State<Metrics>,
     shutdown: Shutdown,
 ) -> ApiResult<Polled> {
     let id = parse_operation_id(operation_id)?;
-    let max_wait = Duration::from_secs(config.max_wait_secs);
-    let wait = conditional::requested_wait(wait, prefer, max_wait)?;
+    let wait = conditional::requested_wait(wait, prefer, config.max_wait())?;
     let Some(wait) = wait else {
-        let observed = store.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
+        let observed = operations.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
         return Ok(polled(observed, &if_none_match, config, None));
     };
     // Boxed: what a held request keeps across its awaits is then allocated
     // for held requests only, not part of every poll's future.
-    Box::pin(hold(id, wait, if_none_match, store, config, metrics, shutdown)).await
+    Box::pin(hold(
+        id,
+        wait,
+        if_none_match,
+        operations,
+        config,
+        metrics,
+        shutdown,
+    ))
+    .await
 }
 
 /// A long poll: held until the operation differs from what the client has
@@ -75,16 +82,16 @@ async fn hold(
     id: Uuid,
     wait: conditional::Wait,
     if_none_match: IfNoneMatch,
-    store: &Store,
+    operations: &Operations,
     config: &OperationsConfig,
     metrics: &Metrics,
     mut shutdown: Shutdown,
 ) -> ApiResult<Polled> {
     // Subscribed before the first read, so no change falls in between.
-    let mut subscription = store.changes().subscribe(id);
+    let mut subscription = operations.changes().subscribe(id);
     let _waiting = Held::new(&metrics.long_poll_waiters);
     let deadline = Instant::now() + wait.duration;
-    let mut observed = store.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
+    let mut observed = operations.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
     let arrived_as = observed.clone();
     let unchanged = |etag: &str| match if_none_match.is_present() {
         true => if_none_match.matches(etag),
@@ -102,7 +109,7 @@ async fn hold(
             _ = &mut shutdown => break,
         }
         observed = subscription
-            .read(store)
+            .read(|id| operations.observe(id))
             .await?
             .ok_or(ApiError::OperationNotFound)?;
     }

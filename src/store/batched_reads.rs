@@ -9,7 +9,10 @@ use std::sync::Arc;
 use rocket::tokio::{self, sync::mpsc, sync::oneshot, sync::Semaphore};
 use uuid::Uuid;
 
-use super::{postgres, sqlite, Db, StoreError};
+use super::db::{Column, Db, Param};
+use super::record::OperationRecord;
+use super::statements::Statements;
+use super::StoreError;
 use crate::domain::Operation;
 
 /// The most ids one query asks for.
@@ -28,22 +31,26 @@ pub(super) struct BatchedReads {
 
 impl BatchedReads {
     /// Starts the reading task; it ends when the last clone is dropped.
-    pub(super) fn start(db: Db) -> Self {
+    pub fn start(db: Db, statements: Arc<Statements>) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(read_in_batches(db, waiting));
+        tokio::spawn(read_in_batches(db, statements, waiting));
         BatchedReads { queue }
     }
 
     /// The operation with this id, if there is one.
-    pub(super) async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
+    pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
         let (reply, found) = oneshot::channel();
-        let stopped = || StoreError::Internal("the reading task has stopped".to_owned());
+        let stopped = || StoreError::Stopped("batched reads");
         self.queue.send((id, reply)).map_err(|_| stopped())?;
         found.await.map_err(|_| stopped())?
     }
 }
 
-async fn read_in_batches(db: Db, mut waiting: mpsc::UnboundedReceiver<(Uuid, Reply)>) {
+async fn read_in_batches(
+    db: Db,
+    statements: Arc<Statements>,
+    mut waiting: mpsc::UnboundedReceiver<(Uuid, Reply)>,
+) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     // The permit is taken before the batch: while every query is out, what
     // arrives waits in the queue and goes out together.
@@ -52,22 +59,31 @@ async fn read_in_batches(db: Db, mut waiting: mpsc::UnboundedReceiver<(Uuid, Rep
         if waiting.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
-        let db = db.clone();
+        let (db, statements) = (db.clone(), Arc::clone(&statements));
         tokio::spawn(async move {
-            answer(&db, batch).await;
+            answer(&db, &statements, batch).await;
             drop(permit);
         });
     }
 }
 
-async fn answer(db: &Db, batch: Vec<(Uuid, Reply)>) {
-    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
-    let found = match (db, ids.as_slice()) {
-        (Db::Sqlite(pool), [id]) => sqlite::find(pool, *id).await.map(Vec::from_iter),
-        (Db::Postgres(pool), [id]) => postgres::find(pool, *id).await.map(Vec::from_iter),
-        (Db::Sqlite(pool), _) => sqlite::find_many(pool, &ids).await,
-        (Db::Postgres(pool), _) => postgres::find_many(pool, &ids).await,
+async fn answer(db: &Db, statements: &Statements, batch: Vec<(Uuid, Reply)>) {
+    let found: Result<Vec<OperationRecord>, sqlx::Error> = match batch.as_slice() {
+        [(id, _)] => db
+            .fetch_optional(&statements.find, vec![Param::Id(*id)])
+            .await
+            .map(Vec::from_iter),
+        _ => {
+            let ids = batch.iter().map(|(id, _)| *id).collect();
+            db.fetch_all(&statements.find_many, vec![Param::Column(Column::Ids(ids))])
+                .await
+        }
     };
+    let found = found.map_err(StoreError::from).and_then(|rows| {
+        rows.into_iter()
+            .map(Operation::try_from)
+            .collect::<Result<Vec<_>, _>>()
+    });
     match found {
         Ok(found) => {
             let by_id: HashMap<Uuid, Operation> = found.into_iter().map(|op| (op.id, op)).collect();

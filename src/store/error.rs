@@ -1,15 +1,31 @@
 use std::sync::Arc;
 
+use uuid::Uuid;
+
 /// Why the store could not answer. Cheap to clone: one failed query can be
 /// the answer of many reads gathered into it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or is too busy; retrying later helps.
-    #[error("{0}")]
-    Unavailable(Arc<sqlx::Error>),
-    /// Anything else: a bug or data the service does not understand.
-    #[error("{0}")]
-    Internal(String),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Arc<sqlx::Error>),
+    /// The database refused or failed a statement.
+    #[error("a statement failed")]
+    Statement(#[source] Arc<sqlx::Error>),
+    /// A row holds what the service cannot read.
+    #[error("operation {id}: unreadable {column}")]
+    Unreadable {
+        id: Uuid,
+        column: &'static str,
+        #[source]
+        cause: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database answered what the statement cannot return.
+    #[error("the database answered unexpectedly: {0}")]
+    Unexpected(&'static str),
+    /// A task of the store is gone (the service is stopping).
+    #[error("the store's {0} has stopped")]
+    Stopped(&'static str),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -17,7 +33,7 @@ impl From<sqlx::Error> for StoreError {
         if is_unavailability(&error) {
             StoreError::Unavailable(Arc::new(error))
         } else {
-            StoreError::Internal(error.to_string())
+            StoreError::Statement(Arc::new(error))
         }
     }
 }

@@ -1,21 +1,25 @@
 //! Group commit: the writes that every operation makes — its creation and
 //! how its run ended — go through one task that applies whatever is
-//! waiting in a single transaction. One commit (one fsync, and on
-//! PostgreSQL one turn of the lock that orders `NOTIFY`s) then serves many
-//! operations; a write that finds nothing waiting is committed at once.
+//! waiting together, one statement per kind of write. One commit (one
+//! fsync, and on PostgreSQL one turn of the lock that orders `NOTIFY`s)
+//! then serves many operations; a write that finds nothing waiting is
+//! applied at once.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::serde::json::Value;
 use rocket::tokio::{self, sync::mpsc, sync::oneshot};
-use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{postgres, sqlite, ClaimToken, Db, NewOperation, StoreError};
+use super::db::{Column, Db, Param, Transaction};
+use super::record::OperationRecord;
+use super::statements::Statements;
+use super::{ClaimToken, NewOperation, StoreError};
 use crate::domain::{ErrorCode, Operation};
 
-/// The most writes one transaction takes.
+/// The most writes one group takes.
 const MAX_BATCH: usize = 128;
 
 pub(super) enum Write {
@@ -25,12 +29,18 @@ pub(super) enum Write {
     RetryLater(ClaimToken, Duration),
 }
 
-pub(super) enum Written {
-    /// The inserted row; `None` when its idempotency key was taken.
-    Inserted(Option<Operation>),
-    /// The operation as the update left it; `None` when the claim was lost.
-    Updated(Option<Operation>),
+impl Write {
+    fn id(&self) -> Uuid {
+        match self {
+            Write::Insert(new) => new.id,
+            Write::Complete(token, _) | Write::Fail(token, _, _) | Write::RetryLater(token, _) => token.id,
+        }
+    }
 }
+
+/// What a write left: the row inserted or updated; `None` when an insert's
+/// idempotency key was taken, or an update's claim was lost.
+type Written = Option<Operation>;
 
 type Reply = oneshot::Sender<Result<Written, StoreError>>;
 
@@ -42,38 +52,38 @@ pub(super) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the committing task; it ends when the last clone is dropped.
-    pub(super) fn start(db: Db) -> Self {
+    pub fn start(db: Db, statements: Arc<Statements>) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(commit_in_groups(db, waiting));
+        tokio::spawn(commit_in_groups(db, statements, waiting));
         GroupCommit { queue }
     }
 
-    pub(super) async fn write(&self, write: Write) -> Result<Written, StoreError> {
+    pub async fn write(&self, write: Write) -> Result<Written, StoreError> {
         let (reply, written) = oneshot::channel();
-        let stopped = || StoreError::Internal("the committing task has stopped".to_owned());
+        let stopped = || StoreError::Stopped("group commit");
         self.queue.send((write, reply)).map_err(|_| stopped())?;
         written.await.map_err(|_| stopped())?
     }
 }
 
-async fn commit_in_groups(db: Db, mut waiting: mpsc::UnboundedReceiver<(Write, Reply)>) {
+async fn commit_in_groups(
+    db: Db,
+    statements: Arc<Statements>,
+    mut waiting: mpsc::UnboundedReceiver<(Write, Reply)>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (writes, replies): (Vec<Write>, Vec<Reply>) = batch.drain(..).unzip();
-        let results = match writes.len() {
-            1 => vec![apply_alone(&db, &writes[0]).await],
-            _ => match apply_together(&db, &writes).await {
+        let results = match writes.len() > 1 && has_one_write_per_operation(&writes) {
+            true => match apply(&db, &statements, &writes).await {
                 Ok(written) => written.into_iter().map(Ok).collect(),
                 // One write failed and took the others with it: each on its
                 // own, so that only the one that fails says so.
-                Err(_) => {
-                    let mut results = Vec::with_capacity(writes.len());
-                    for write in &writes {
-                        results.push(apply_alone(&db, write).await);
-                    }
-                    results
-                }
+                Err(_) => one_by_one(&db, &statements, &writes).await,
             },
+            // One write; or two of one operation, which a group could not
+            // tell apart (rows are told apart by id).
+            false => one_by_one(&db, &statements, &writes).await,
         };
         for (reply, result) in replies.into_iter().zip(results) {
             // A caller that went away no longer needs its answer.
@@ -82,96 +92,128 @@ async fn commit_in_groups(db: Db, mut waiting: mpsc::UnboundedReceiver<(Write, R
     }
 }
 
-async fn apply_alone(db: &Db, write: &Write) -> Result<Written, StoreError> {
-    match db {
-        Db::Sqlite(pool) => apply_sqlite(pool, write).await,
-        Db::Postgres(pool) => {
-            let mut connection = pool.acquire().await?;
-            let mut written = apply_postgres(&mut connection, &[write]).await?;
-            written
-                .pop()
-                .ok_or_else(|| StoreError::Internal("a write without an answer".to_owned()))
-        }
-    }
-}
-
-async fn apply_together(db: &Db, writes: &[Write]) -> Result<Vec<Written>, StoreError> {
-    match db {
-        Db::Sqlite(pool) => {
-            let mut written = Vec::with_capacity(writes.len());
-            let mut transaction = pool.begin().await?;
-            for write in writes {
-                written.push(apply_sqlite(&mut *transaction, write).await?);
-            }
-            transaction.commit().await?;
-            Ok(written)
-        }
-        Db::Postgres(pool) => {
-            let mut transaction = pool.begin().await?;
-            let written = apply_postgres(&mut transaction, &writes.iter().collect::<Vec<_>>()).await?;
-            transaction.commit().await?;
-            Ok(written)
-        }
-    }
-}
-
-async fn apply_sqlite<'e>(db: impl sqlx::SqliteExecutor<'e>, write: &Write) -> Result<Written, StoreError> {
-    Ok(match write {
-        Write::Insert(new) => Written::Inserted(sqlite::insert(db, new).await?),
-        Write::Complete(token, result) => Written::Updated(sqlite::complete(db, token, result).await?),
-        Write::Fail(token, code, message) => Written::Updated(sqlite::fail(db, token, *code, message).await?),
-        Write::RetryLater(token, delay) => Written::Updated(sqlite::retry_later(db, token, *delay).await?),
-    })
-}
-
-/// On PostgreSQL, one statement per kind of write, whatever their number:
-/// a statement is a round trip, and the group waits for all of them.
-async fn apply_postgres(db: &mut PgConnection, writes: &[&Write]) -> Result<Vec<Written>, StoreError> {
-    let (mut inserts, mut completes, mut fails, mut retries) = (vec![], vec![], vec![], vec![]);
+async fn one_by_one(db: &Db, statements: &Statements, writes: &[Write]) -> Vec<Result<Written, StoreError>> {
+    let mut results = Vec::with_capacity(writes.len());
     for write in writes {
-        match write {
-            Write::Insert(new) => inserts.push(new),
-            Write::Complete(token, result) => completes.push((token, result)),
-            Write::Fail(token, code, message) => fails.push((token, *code, message.as_str())),
-            Write::RetryLater(token, delay) => retries.push((token, *delay)),
+        let alone = apply(db, statements, std::slice::from_ref(write)).await;
+        results.push(alone.map(|mut written| written.pop().flatten()));
+    }
+    results
+}
+
+/// Applies `writes`, one statement per kind, in one transaction when there
+/// are several kinds: what each left, in order.
+async fn apply(db: &Db, statements: &Statements, writes: &[Write]) -> Result<Vec<Written>, StoreError> {
+    let kinds = Kinds::of(writes);
+    let mut left: HashMap<Uuid, OperationRecord> = HashMap::with_capacity(writes.len());
+    let statements_to_run = kinds.statements(statements);
+    if statements_to_run.len() == 1 {
+        for (sql, params) in statements_to_run {
+            left.extend(by_id(db.fetch_all(sql, params).await?));
         }
+    } else {
+        let mut transaction: Transaction = db.begin().await?;
+        for (sql, params) in statements_to_run {
+            left.extend(by_id(transaction.fetch_all(sql, params).await?));
+        }
+        transaction.commit().await?;
     }
-    let mut left: HashMap<Uuid, Operation> = HashMap::with_capacity(writes.len());
-    if !inserts.is_empty() {
-        left.extend(by_id(postgres::insert_many(db, &inserts).await?));
-    }
-    if !completes.is_empty() {
-        left.extend(by_id(postgres::complete_many(db, &completes).await?));
-    }
-    if !fails.is_empty() {
-        left.extend(by_id(postgres::fail_many(db, &fails).await?));
-    }
-    if !retries.is_empty() {
-        left.extend(by_id(postgres::retry_later_many(db, &retries).await?));
-    }
+    writes
+        .iter()
+        .map(|write| left.remove(&write.id()).map(Operation::try_from).transpose())
+        .collect()
+}
+
+fn has_one_write_per_operation(writes: &[Write]) -> bool {
     let mut ids = HashSet::with_capacity(writes.len());
-    let mut written = Vec::with_capacity(writes.len());
-    for write in writes {
-        let (Write::Insert(NewOperation { id, .. })
-        | Write::Complete(ClaimToken { id, .. }, _)
-        | Write::Fail(ClaimToken { id, .. }, _, _)
-        | Write::RetryLater(ClaimToken { id, .. }, _)) = write;
-        // Rows are told apart by id: two writes of one operation in one
-        // group would be indistinguishable, so they go one by one.
-        if !ids.insert(*id) {
-            return Err(StoreError::Internal(format!(
-                "operation {id} written twice in one group"
-            )));
-        }
-        let operation = left.remove(id);
-        written.push(match write {
-            Write::Insert(_) => Written::Inserted(operation),
-            _ => Written::Updated(operation),
-        });
-    }
-    Ok(written)
+    writes.iter().all(|write| ids.insert(write.id()))
 }
 
-fn by_id(operations: Vec<Operation>) -> impl Iterator<Item = (Uuid, Operation)> {
-    operations.into_iter().map(|operation| (operation.id, operation))
+fn by_id(records: Vec<OperationRecord>) -> impl Iterator<Item = (Uuid, OperationRecord)> {
+    records.into_iter().map(|record| (record.id(), record))
+}
+
+/// The writes of a group, by kind.
+#[derive(Default)]
+struct Kinds<'a> {
+    inserts: Vec<&'a NewOperation>,
+    completes: Vec<(&'a ClaimToken, &'a Value)>,
+    fails: Vec<(&'a ClaimToken, ErrorCode, &'a str)>,
+    retries: Vec<(&'a ClaimToken, Duration)>,
+}
+
+impl<'a> Kinds<'a> {
+    fn of(writes: &'a [Write]) -> Self {
+        let mut kinds = Kinds::default();
+        for write in writes {
+            match write {
+                Write::Insert(new) => kinds.inserts.push(new),
+                Write::Complete(token, result) => kinds.completes.push((token, result)),
+                Write::Fail(token, code, message) => kinds.fails.push((token, *code, message)),
+                Write::RetryLater(token, delay) => kinds.retries.push((token, *delay)),
+            }
+        }
+        kinds
+    }
+
+    /// One statement per kind present, with its columns.
+    fn statements(self, s: &'a Statements) -> Vec<(&'a str, Vec<Param<'a>>)> {
+        let mut run = Vec::with_capacity(4);
+        if !self.inserts.is_empty() {
+            let new = &self.inserts;
+            let idempotency = |part: fn(&'a super::Idempotency) -> &'a str| {
+                new.iter().map(|n| n.idempotency.as_ref().map(part)).collect()
+            };
+            let columns = vec![
+                Column::Ids(new.iter().map(|n| n.id).collect()),
+                Column::Texts(new.iter().map(|n| Some(n.operation_type.as_str())).collect()),
+                Column::Json(new.iter().map(|n| n.input.to_string()).collect()),
+                Column::Texts(idempotency(|k| k.key.as_str())),
+                Column::Texts(idempotency(|k| k.request_hash.as_str())),
+            ];
+            run.push((s.insert.as_str(), params(columns)));
+        }
+        if !self.completes.is_empty() {
+            let tokens = self.completes.iter().map(|(token, _)| *token);
+            let mut columns = claim_columns(tokens);
+            columns.push(Column::Json(
+                self.completes.iter().map(|(_, r)| r.to_string()).collect(),
+            ));
+            run.push((s.complete.as_str(), params(columns)));
+        }
+        if !self.fails.is_empty() {
+            let mut columns = claim_columns(self.fails.iter().map(|(token, _, _)| *token));
+            columns.push(Column::Texts(
+                self.fails
+                    .iter()
+                    .map(|(_, code, _)| Some(code.as_str()))
+                    .collect(),
+            ));
+            columns.push(Column::Texts(
+                self.fails.iter().map(|(_, _, message)| Some(*message)).collect(),
+            ));
+            run.push((s.fail.as_str(), params(columns)));
+        }
+        if !self.retries.is_empty() {
+            let mut columns = claim_columns(self.retries.iter().map(|(token, _)| *token));
+            columns.push(Column::Seconds(
+                self.retries.iter().map(|(_, d)| d.as_secs_f64()).collect(),
+            ));
+            run.push((s.retry_later.as_str(), params(columns)));
+        }
+        run
+    }
+}
+
+/// The columns that name each claim: id, worker, attempt.
+fn claim_columns<'a>(tokens: impl Iterator<Item = &'a ClaimToken> + Clone) -> Vec<Column<'a>> {
+    vec![
+        Column::Ids(tokens.clone().map(|t| t.id).collect()),
+        Column::Texts(tokens.clone().map(|t| Some(t.worker.as_str())).collect()),
+        Column::Ints(tokens.map(|t| t.attempt).collect()),
+    ]
+}
+
+fn params(columns: Vec<Column<'_>>) -> Vec<Param<'_>> {
+    columns.into_iter().map(Param::Column).collect()
 }

@@ -1,89 +1,53 @@
 //! Where operations live: SQLite or PostgreSQL behind one [`Store`].
 //!
-//! The URL in `databases.operations.url` picks the backend. All SQL of the
-//! service is in this module. Every change of status is a conditional
-//! update that names the status (and, for a worker, the claim) it expects,
-//! so a late or duplicate writer changes nothing.
+//! All SQL of the service is in this module, written once for both
+//! backends ([`statements`]) with what differs between them named in
+//! [`dialect`]; rows are read into one shape ([`record`]). Every change of
+//! status is a conditional update rendered from the domain's transitions,
+//! naming the statuses it moves from (and, for a worker, its claim), so a
+//! late or duplicate writer changes nothing. The store knows nothing of
+//! who watches operations: its writes return what they left, and the layer
+//! above publishes it.
 
 mod batched_reads;
 pub mod change_feed;
+mod db;
+mod dialect;
 mod error;
-mod fairing;
 mod group_commit;
 mod migrations;
 mod pool;
-mod postgres;
-mod sqlite;
+mod record;
+mod statements;
+mod storage;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::serde::json::Value;
-use rocket::{Build, Rocket};
 use uuid::Uuid;
 
-use crate::changes::{Changes, Observed, Writing};
-use crate::domain::{ErrorCode, Operation};
+use crate::domain::{ErrorCode, Operation, ProgressReport};
 use batched_reads::BatchedReads;
-use group_commit::{GroupCommit, Write, Written};
+use db::Param;
+use dialect::Dialect;
+use group_commit::{GroupCommit, Write};
+use record::{ClaimRecord, KeyRecord, OperationRecord, StoredId};
+use statements::Statements;
 
+pub use db::Db;
 pub use error::StoreError;
-pub use fairing::StoreFairing;
-pub use migrations::{unapplied_migrations, Migrations};
 pub use pool::{PostgresDb, SqliteDb};
-
-/// The name of the database in Rocket's `databases` configuration.
-pub const DATABASE_NAME: &str = "operations";
+pub use storage::{Storage, StoreHold, StoreHolds};
 
 /// The operations table, on whichever backend the configuration chose.
-/// Every write it makes is published to the [`Changes`] of this process.
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    changes: Changes,
-    commits: GroupCommit,
+    statements: Arc<Statements>,
+    writes: GroupCommit,
     misses: BatchedReads,
-}
-
-/// A pool of the configured backend.
-#[derive(Clone)]
-pub enum Db {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
-}
-
-/// The database a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// `postgres://` and `postgresql://` URLs are PostgreSQL; anything else
-    /// is handed to SQLite, which rejects what it cannot open.
-    pub fn of_url(url: &str) -> Self {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        }
-    }
-
-    pub(super) fn of_rocket(rocket: &Rocket<Build>) -> Self {
-        let key = format!("databases.{DATABASE_NAME}.url");
-        let url: String = rocket.figment().extract_inner(&key).unwrap_or_default();
-        Self::of_url(&url)
-    }
-}
-
-/// Attaches the one rocket_db_pools `Database` that the configured URL asks
-/// for; [`StoreFairing`] then hands its pool to the [`Store`].
-pub fn attach_database(rocket: Rocket<Build>) -> Rocket<Build> {
-    use rocket_db_pools::Database;
-    match Backend::of_rocket(&rocket) {
-        Backend::Sqlite => rocket.attach(SqliteDb::init()),
-        Backend::Postgres => rocket.attach(PostgresDb::init()),
-    }
 }
 
 /// An operation to create.
@@ -128,22 +92,6 @@ pub struct Claimed {
     pub token: ClaimToken,
 }
 
-impl Claimed {
-    /// The claim of `worker` on `operation`, at the attempt the claim made.
-    fn new(operation: Operation, input: Value, worker: String) -> Self {
-        let token = ClaimToken {
-            id: operation.id,
-            worker,
-            attempt: operation.attempts,
-        };
-        Claimed {
-            operation,
-            input,
-            token,
-        }
-    }
-}
-
 /// Operations whose lease ran out, by what became of them.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ExpiredLeases {
@@ -158,25 +106,19 @@ pub const LEASE_EXPIRED_MESSAGE: &str = "The operation's worker stopped respondi
 /// The message of a cancelled operation.
 pub const CANCELLED_MESSAGE: &str = "Operation was cancelled";
 
-impl Store {
-    /// Starts the tasks that commit writes and read polls' misses in groups.
-    pub fn new(db: Db, changes: Changes) -> Self {
-        let commits = GroupCommit::start(db.clone());
-        let misses = BatchedReads::start(db.clone());
-        Self {
-            db,
-            changes,
-            commits,
-            misses,
-        }
-    }
+/// Rows the sweep deletes per statement.
+const DELETE_BATCH: usize = 1000;
 
-    /// A write of a claimed operation: the operation as it left it, `None`
-    /// when the claim was lost.
-    async fn update(&self, write: Write) -> Result<Option<Operation>, StoreError> {
-        match self.commits.write(write).await? {
-            Written::Updated(updated) => Ok(updated),
-            Written::Inserted(_) => Err(StoreError::Internal("an update answered as an insert".to_owned())),
+impl Store {
+    /// The store over `db`. Starts the two tasks that write and read in
+    /// groups; they end when the last clone of the store is dropped.
+    fn start(db: Db) -> Self {
+        let statements = Arc::new(Statements::new(Dialect(db.backend())));
+        Store {
+            writes: GroupCommit::start(db.clone(), Arc::clone(&statements)),
+            misses: BatchedReads::start(db.clone(), Arc::clone(&statements)),
+            db,
+            statements,
         }
     }
 
@@ -184,233 +126,237 @@ impl Store {
         &self.db
     }
 
-    pub fn changes(&self) -> &Changes {
-        &self.changes
-    }
-
-    /// Publishes what a write left, if it wrote anything; whether it did.
-    fn published(writing: Writing, written: Option<Operation>) -> bool {
-        writing.written(written.as_ref());
-        written.is_some()
-    }
-
     /// The operation with this id, if there is one. Never writes.
     pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
-        match &self.db {
-            Db::Sqlite(pool) => sqlite::find(pool, id).await,
-            Db::Postgres(pool) => postgres::find(pool, id).await,
-        }
+        let row: Option<OperationRecord> = self
+            .db
+            .fetch_optional(&self.statements.find, vec![Param::Id(id)])
+            .await?;
+        row.map(Operation::try_from).transpose()
     }
 
-    /// The operation as polls send it: from memory when it is held there,
-    /// else read, and kept for the next poll. Never writes.
-    pub async fn observe(&self, id: Uuid) -> Result<Option<Observed>, StoreError> {
-        let cache = self.changes.cache();
-        if let Some(observed) = cache.get(id) {
-            return Ok(Some(observed));
-        }
-        let ticket = cache.ticket(id);
-        let Some(operation) = self.misses.find(id).await? else {
-            return Ok(None);
-        };
-        let observed = Observed::new(&operation);
-        cache.store(ticket, id, &observed);
-        Ok(Some(observed))
+    /// The same, read together with the other reads asked for at the same
+    /// moment: for polls, many of which may miss at once.
+    pub async fn find_gathered(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
+        self.misses.find(id).await
     }
 
     /// Those of these operations that exist, in no particular order.
     pub async fn find_many(&self, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
-        match &self.db {
-            Db::Sqlite(pool) => sqlite::find_many(pool, ids).await,
-            Db::Postgres(pool) => postgres::find_many(pool, ids).await,
-        }
+        let ids = Param::Column(db::Column::Ids(ids.to_vec()));
+        let rows: Vec<OperationRecord> = self.db.fetch_all(&self.statements.find_many, vec![ids]).await?;
+        rows.into_iter().map(Operation::try_from).collect()
     }
 
     /// Inserts a pending operation, unless its idempotency key was used.
     pub async fn create(&self, new: NewOperation) -> Result<Created, StoreError> {
-        let writing = self.changes.writing(new.id);
-        let inserted = match self.commits.write(Write::Insert(new.clone())).await? {
-            Written::Inserted(inserted) => inserted,
-            Written::Updated(_) => {
-                return Err(StoreError::Internal("an insert answered as an update".to_owned()))
-            }
-        };
-        if let Some(operation) = inserted {
-            writing.written(Some(&operation));
+        if let Some(operation) = self.writes.write(Write::Insert(new.clone())).await? {
             return Ok(Created::New(operation));
         }
-        writing.written(None);
         let Some(idempotency) = &new.idempotency else {
-            return Err(StoreError::Internal(format!(
-                "insert of {} returned no row",
-                new.id
-            )));
+            return Err(StoreError::Unexpected(
+                "an insert without an idempotency key returned no row",
+            ));
         };
-        let earlier = match &self.db {
-            Db::Sqlite(pool) => sqlite::find_by_idempotency_key(pool, &idempotency.key).await?,
-            Db::Postgres(pool) => postgres::find_by_idempotency_key(pool, &idempotency.key).await?,
-        };
+        let params = vec![Param::Text(&idempotency.key)];
+        let earlier: Option<KeyRecord> = self
+            .db
+            .fetch_optional(&self.statements.find_by_idempotency_key, params)
+            .await?;
         match earlier {
-            Some((operation, hash)) if hash == idempotency.request_hash => Ok(Created::Existing(operation)),
-            Some(_) => Ok(Created::KeyReused),
+            Some(KeyRecord {
+                operation,
+                request_hash,
+            }) => match request_hash.as_deref() == Some(idempotency.request_hash.as_str()) {
+                true => Ok(Created::Existing(Operation::try_from(operation)?)),
+                false => Ok(Created::KeyReused),
+            },
             // Swept between the insert and this read: the key is free again.
             None => Box::pin(self.create(new)).await,
         }
     }
 
-    /// Claims the oldest pending operation that is due, for `lease`.
-    pub async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
-        Ok(self.claim_many(worker, lease, 1).await?.pop())
-    }
-
     /// Claims the oldest pending operations that are due, at most `limit`,
     /// for `lease`, in one statement.
-    pub async fn claim_many(
-        &self,
-        worker: &str,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<Claimed>, StoreError> {
-        let claimed = match &self.db {
-            Db::Sqlite(pool) => sqlite::claim(pool, worker, lease, limit).await?,
-            Db::Postgres(pool) => postgres::claim(pool, worker, lease, limit).await?,
-        };
-        for claimed in &claimed {
-            self.changes.publish(claimed.token.id);
-        }
-        Ok(claimed)
+    pub async fn claim(&self, worker: &str, lease: Duration, limit: u32) -> Result<Vec<Claimed>, StoreError> {
+        let params = vec![
+            Param::Text(worker),
+            Param::Seconds(lease.as_secs_f64()),
+            Param::Int(i64::from(limit)),
+        ];
+        let rows: Vec<ClaimRecord> = self.db.fetch_all(&self.statements.claim, params).await?;
+        rows.into_iter()
+            .map(|row| {
+                let operation = Operation::try_from(row.operation)?;
+                let token = ClaimToken {
+                    id: operation.id,
+                    worker: row.claimed_by,
+                    attempt: operation.attempts,
+                };
+                Ok(Claimed {
+                    operation,
+                    input: row.input.0,
+                    token,
+                })
+            })
+            .collect()
     }
 
     /// Extends a claim; false when it was lost.
     pub async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<bool, StoreError> {
-        match &self.db {
-            Db::Sqlite(pool) => sqlite::renew(pool, token, lease).await,
-            Db::Postgres(pool) => postgres::renew(pool, token, lease).await,
-        }
+        let mut params = claim_params(token);
+        params.push(Param::Seconds(lease.as_secs_f64()));
+        let renewed: Vec<(StoredId,)> = self.db.fetch_all(&self.statements.renew, params).await?;
+        Ok(!renewed.is_empty())
     }
 
-    /// processing → completed; false when the claim was lost.
-    pub async fn complete(&self, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
-        let writing = self.changes.writing(token.id);
-        let written = self
-            .update(Write::Complete(token.clone(), result.clone()))
-            .await?;
-        Ok(Self::published(writing, written))
+    /// processing → completed; what it left, `None` when the claim was lost.
+    pub async fn complete(
+        &self,
+        token: &ClaimToken,
+        result: &Value,
+    ) -> Result<Option<Operation>, StoreError> {
+        self.writes
+            .write(Write::Complete(token.clone(), result.clone()))
+            .await
     }
 
-    /// processing → failed; false when the claim was lost.
-    pub async fn fail(&self, token: &ClaimToken, code: ErrorCode, message: &str) -> Result<bool, StoreError> {
-        let writing = self.changes.writing(token.id);
-        let written = self
-            .update(Write::Fail(token.clone(), code, message.to_owned()))
-            .await?;
-        Ok(Self::published(writing, written))
+    /// processing → failed; `None` when the claim was lost.
+    pub async fn fail(
+        &self,
+        token: &ClaimToken,
+        code: ErrorCode,
+        message: &str,
+    ) -> Result<Option<Operation>, StoreError> {
+        self.writes
+            .write(Write::Fail(token.clone(), code, message.to_owned()))
+            .await
     }
 
-    /// processing → pending, claimable again after `delay`; false when the
+    /// processing → pending, claimable again after `delay`; `None` when the
     /// claim was lost.
-    pub async fn retry_later(&self, token: &ClaimToken, delay: Duration) -> Result<bool, StoreError> {
-        let writing = self.changes.writing(token.id);
-        let written = self.update(Write::RetryLater(token.clone(), delay)).await?;
-        Ok(Self::published(writing, written))
+    pub async fn retry_later(
+        &self,
+        token: &ClaimToken,
+        delay: Duration,
+    ) -> Result<Option<Operation>, StoreError> {
+        self.writes.write(Write::RetryLater(token.clone(), delay)).await
     }
 
-    /// Records the progress a running handler reported; false when the
+    /// Records the progress a running handler reported; `None` when the
     /// claim was lost.
-    pub async fn set_progress(&self, token: &ClaimToken, progress: &Value) -> Result<bool, StoreError> {
-        let writing = self.changes.writing(token.id);
-        let written = match &self.db {
-            Db::Sqlite(pool) => sqlite::set_progress(pool, token, progress).await?,
-            Db::Postgres(pool) => postgres::set_progress(pool, token, progress).await?,
-        };
-        Ok(Self::published(writing, written))
+    pub async fn set_progress(
+        &self,
+        token: &ClaimToken,
+        progress: &ProgressReport,
+    ) -> Result<Option<Operation>, StoreError> {
+        let report = rocket::serde::json::to_value(progress).unwrap_or_default();
+        let mut params = claim_params(token);
+        params.push(Param::Json(&report));
+        self.one(&self.statements.set_progress, params).await
     }
 
     /// processing → pending at once, handing the attempt back: the worker
     /// is stopping, not failing.
-    pub async fn release(&self, token: &ClaimToken) -> Result<bool, StoreError> {
-        let writing = self.changes.writing(token.id);
-        let written = match &self.db {
-            Db::Sqlite(pool) => sqlite::release(pool, token).await?,
-            Db::Postgres(pool) => postgres::release(pool, token).await?,
-        };
-        Ok(Self::published(writing, written))
+    pub async fn give_back(&self, token: &ClaimToken) -> Result<Option<Operation>, StoreError> {
+        self.one(&self.statements.give_back, claim_params(token)).await
     }
 
     /// pending or processing → failed with `CANCELLED`. `None` when there
     /// was nothing to cancel (no such operation, or already finished).
     pub async fn cancel(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
-        let writing = self.changes.writing(id);
-        let cancelled = match &self.db {
-            Db::Sqlite(pool) => sqlite::cancel(pool, id).await?,
-            Db::Postgres(pool) => postgres::cancel(pool, id).await?,
-        };
-        writing.written(cancelled.as_ref());
-        Ok(cancelled)
+        let params = vec![
+            Param::Id(id),
+            Param::Text(ErrorCode::Cancelled.as_str()),
+            Param::Text(CANCELLED_MESSAGE),
+        ];
+        self.one(&self.statements.cancel, params).await
     }
 
     /// Takes back the operations whose lease ran out (and those another
     /// program left in processing without one): pending again while they
     /// have attempts left, else failed with `LEASE_EXPIRED`.
     pub async fn expire_leases(&self, max_attempts: u32) -> Result<ExpiredLeases, StoreError> {
-        let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
-        let expired = match &self.db {
-            Db::Sqlite(pool) => sqlite::expire_leases(pool, max_attempts).await?,
-            Db::Postgres(pool) => postgres::expire_leases(pool, max_attempts).await?,
-        };
-        for id in expired.requeued.iter().chain(&expired.failed) {
-            self.changes.publish(*id);
-        }
-        Ok(expired)
+        let max_attempts = i64::from(max_attempts);
+        let failed: Vec<(String,)> = self
+            .db
+            .fetch_all(
+                &self.statements.fail_expired,
+                vec![
+                    Param::Int(max_attempts),
+                    Param::Text(ErrorCode::LeaseExpired.as_str()),
+                    Param::Text(LEASE_EXPIRED_MESSAGE),
+                ],
+            )
+            .await?;
+        let requeued: Vec<(String,)> = self
+            .db
+            .fetch_all(&self.statements.requeue_expired, vec![Param::Int(max_attempts)])
+            .await?;
+        let ids = |rows: Vec<(String,)>| rows.iter().filter_map(|(id,)| id.parse().ok()).collect();
+        Ok(ExpiredLeases {
+            requeued: ids(requeued),
+            failed: ids(failed),
+        })
     }
 
-    /// Deletes finished operations last changed more than `age` ago;
-    /// returns how many.
-    pub async fn delete_finished_older_than(&self, age: Duration) -> Result<u64, StoreError> {
-        let deleted = match &self.db {
-            Db::Sqlite(pool) => sqlite::delete_finished_older_than(pool, age).await?,
-            Db::Postgres(pool) => postgres::delete_finished_older_than(pool, age)
-                .await?
-                .into_iter()
-                .map(Some)
-                .collect(),
-        };
-        for id in deleted.iter().flatten() {
-            self.changes.publish(*id);
+    /// Deletes finished operations last changed more than `age` ago: their
+    /// ids, `None` for one that is not a UUID (written by another program).
+    pub async fn delete_finished_older_than(&self, age: Duration) -> Result<Vec<Option<Uuid>>, StoreError> {
+        let mut deleted = Vec::new();
+        loop {
+            let params = vec![
+                Param::Seconds(-age.as_secs_f64()),
+                Param::Int(DELETE_BATCH as i64),
+            ];
+            let batch: Vec<(String,)> = self
+                .db
+                .fetch_all(&self.statements.delete_finished, params)
+                .await?;
+            let done = batch.len() < DELETE_BATCH;
+            deleted.extend(batch.iter().map(|(id,)| id.parse().ok()));
+            if done {
+                return Ok(deleted);
+            }
         }
-        Ok(deleted.len() as u64)
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match &self.db {
-            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
-            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
-        }
+        let _: Vec<(i32,)> = self.db.fetch_all(&self.statements.ping, vec![]).await?;
         Ok(())
     }
 
     /// How many operations there are in each status.
     pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        const SQL: &str = "SELECT status, count(*) FROM operations GROUP BY status";
-        Ok(match &self.db {
-            Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await?,
-            Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await?,
-        })
+        Ok(self
+            .db
+            .fetch_all(&self.statements.count_by_status, vec![])
+            .await?)
+    }
+
+    /// The versions of the embedded migrations the database has not applied.
+    pub async fn unapplied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        migrations::unapplied(&self.db).await
     }
 
     /// Connections of the pool: (open, idle, maximum).
     pub fn pool_usage(&self) -> (u32, usize, u32) {
-        match &self.db {
-            Db::Sqlite(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
-            Db::Postgres(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
-        }
+        self.db.usage()
     }
 
-    pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+    /// The single row a write returned, if any.
+    async fn one(&self, sql: &str, params: Vec<Param<'_>>) -> Result<Option<Operation>, StoreError> {
+        let row = self.db.fetch_all::<OperationRecord>(sql, params).await?.pop();
+        row.map(Operation::try_from).transpose()
     }
+}
+
+/// Parameters 1 to 3 of a write that a claim must still hold.
+fn claim_params(token: &ClaimToken) -> Vec<Param<'_>> {
+    vec![
+        Param::Id(token.id),
+        Param::Text(&token.worker),
+        Param::Int(i64::from(token.attempt)),
+    ]
 }

@@ -1,6 +1,6 @@
 //! The rocket_db_pools databases, one per backend, both named
-//! [`DATABASE_NAME`](super::DATABASE_NAME), over pools of our own that
-//! rocket_db_pools configures but does not close.
+//! `operations`, over pools of our own that rocket_db_pools configures but
+//! does not close: [`Storage`](super::Storage) does, once nothing writes.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,21 +17,9 @@ use uuid::Uuid;
 #[database("operations")]
 pub struct PostgresDb(PostgresPool);
 
-impl PostgresDb {
-    pub fn pool(&self) -> &sqlx::PgPool {
-        &self.0 .0
-    }
-}
-
 #[derive(Database)]
 #[database("operations")]
 pub struct SqliteDb(SqlitePool);
-
-impl SqliteDb {
-    pub fn pool(&self) -> &sqlx::SqlitePool {
-        &self.0 .0
-    }
-}
 
 /// Each connection's page cache, in KiB (SQLite's default is 2,000). The
 /// operations polled are answered from memory, so what a connection reads
@@ -43,8 +31,15 @@ const PAGE_CACHE: &str = "-512";
 /// writer, `synchronous = NORMAL` (durable across a process crash, which WAL
 /// guarantees), a busy timeout, a small page cache per connection, and the
 /// file and its directory created when missing. rocket_db_pools' own SQLite
-/// pool sets none of these but the last.
+/// pool sets none of these but the last. The file's directory is made by
+/// the settings' check, before anything starts.
 pub struct SqlitePool(sqlx::SqlitePool);
+
+impl SqlitePool {
+    pub fn inner(&self) -> &sqlx::SqlitePool {
+        &self.0
+    }
+}
 
 #[rocket::async_trait]
 impl rocket_db_pools::Pool for SqlitePool {
@@ -62,7 +57,6 @@ impl rocket_db_pools::Pool for SqlitePool {
             .busy_timeout(timeout)
             .pragma("cache_size", PAGE_CACHE)
             .disable_statement_logging();
-        create_parent_directory(&options).map_err(|e| rocket_db_pools::Error::Init(sqlx::Error::Io(e)))?;
         let pool = pool_options(&config)
             .connect_with(options)
             .await
@@ -74,7 +68,7 @@ impl rocket_db_pools::Pool for SqlitePool {
         self.0.acquire().await.map_err(rocket_db_pools::Error::Get)
     }
 
-    /// Left to the [`Store`](super::Store): Rocket runs shutdown fairings
+    /// Left to [`Storage`](super::Storage): Rocket runs shutdown fairings
     /// concurrently, and the workers still write while they stop.
     async fn close(&self) {}
 }
@@ -87,6 +81,12 @@ const WRITER_SETTING: &str = "longrun.writer";
 /// A PostgreSQL pool that stays open until the store closes it, its
 /// connections named by [`WRITER_SETTING`].
 pub struct PostgresPool(sqlx::PgPool);
+
+impl PostgresPool {
+    pub fn inner(&self) -> &sqlx::PgPool {
+        &self.0
+    }
+}
 
 #[rocket::async_trait]
 impl rocket_db_pools::Pool for PostgresPool {
@@ -126,14 +126,4 @@ fn pool_options<DB: sqlx::Database>(config: &Config) -> PoolOptions<DB> {
         .min_connections(config.min_connections.unwrap_or_default())
         .acquire_timeout(Duration::from_secs(config.connect_timeout))
         .idle_timeout(config.idle_timeout.map(Duration::from_secs))
-}
-
-fn create_parent_directory(options: &SqliteConnectOptions) -> std::io::Result<()> {
-    let file = options.clone().get_filename();
-    match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && file.as_os_str() != ":memory:" => {
-            std::fs::create_dir_all(dir)
-        }
-        _ => Ok(()),
-    }
 }

@@ -9,7 +9,7 @@
 //! take theirs from what it claimed.
 
 mod backoff;
-mod fairing;
+mod part;
 mod run;
 
 use std::collections::{HashMap, VecDeque};
@@ -23,11 +23,12 @@ use uuid::Uuid;
 
 use crate::config::OperationsConfig;
 use crate::handlers::Registry;
-use crate::store::{Claimed, Store, StoreError};
-use crate::telemetry::{EventLog, Metrics};
-use rocket::serde::json::Value;
+use crate::operations::Operations;
+use crate::report::Chain;
+use crate::store::{Claimed, StoreError};
+use crate::telemetry::Metrics;
 
-pub use fairing::Workers;
+pub use part::Workers;
 
 /// What the workers of this process are doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +60,7 @@ impl From<&OperationsConfig> for Settings {
             lease: config.lease(),
             max_attempts: config.max_attempts,
             handler_timeout: config.handler_timeout(),
-            retry_backoff: Duration::from_millis(config.retry_backoff_ms),
+            retry_backoff: config.retry_backoff(),
             progress_interval: config.progress_interval(),
         }
     }
@@ -72,10 +73,9 @@ pub struct WorkerPool {
 }
 
 struct Inner {
-    store: Store,
-    log: EventLog,
+    operations: Operations,
     metrics: Metrics,
-    registry: Arc<Registry>,
+    registry: Registry,
     settings: Settings,
     /// Names this process's workers in `claimed_by`.
     process: String,
@@ -93,13 +93,7 @@ struct Inner {
 }
 
 impl WorkerPool {
-    fn new(
-        store: Store,
-        registry: Arc<Registry>,
-        config: &OperationsConfig,
-        log: EventLog,
-        metrics: Metrics,
-    ) -> Self {
+    fn new(operations: Operations, registry: Registry, config: &OperationsConfig, metrics: Metrics) -> Self {
         let process = format!(
             "{}-{}",
             std::process::id(),
@@ -107,8 +101,7 @@ impl WorkerPool {
         );
         Self {
             inner: Arc::new(Inner {
-                store,
-                log,
+                operations,
                 metrics,
                 registry,
                 settings: Settings::from(config),
@@ -151,7 +144,13 @@ impl WorkerPool {
     /// Claims the oldest due operation and runs it to its end: completed,
     /// failed, or pending again for a retry. False when none was due.
     pub async fn run_once(&self, worker: &str) -> Result<bool, StoreError> {
-        let Some(claimed) = self.inner.store.claim(worker, self.inner.settings.lease).await? else {
+        let Some(claimed) = self
+            .inner
+            .operations
+            .claim(worker, self.inner.settings.lease, 1)
+            .await?
+            .pop()
+        else {
             return Ok(false);
         };
         self.execute(worker, claimed).await?;
@@ -159,17 +158,12 @@ impl WorkerPool {
     }
 
     async fn execute(&self, worker: &str, claimed: Claimed) -> Result<(), StoreError> {
-        self.inner.log.operation(
-            "operation.claimed",
-            claimed.token.id,
-            &[
-                (
-                    "operation_type",
-                    Value::from(claimed.operation.operation_type.as_str()),
-                ),
-                ("worker", Value::from(worker)),
-                ("attempt", Value::from(claimed.token.attempt)),
-            ],
+        tracing::info!(
+            operation_id = %claimed.token.id,
+            operation_type = claimed.operation.operation_type,
+            worker,
+            attempt = claimed.token.attempt,
+            "operation.claimed"
         );
         let outcome = self.run(&claimed).await;
         self.settle(&claimed, outcome).await
@@ -191,8 +185,8 @@ impl WorkerPool {
         let limit = u32::try_from(idle).unwrap_or(u32::MAX);
         let mut claimed = self
             .inner
-            .store
-            .claim_many(worker, self.inner.settings.lease, limit)
+            .operations
+            .claim(worker, self.inner.settings.lease, limit)
             .await?
             .into_iter();
         let mine = claimed.next();
@@ -210,11 +204,8 @@ impl WorkerPool {
             let Some(claimed) = self.queued().pop_front() else {
                 return;
             };
-            if let Err(e) = self.inner.store.release(&claimed.token).await {
-                let error = ("error", Value::from(e.to_string()));
-                self.inner
-                    .log
-                    .operation("operation.release_failed", claimed.token.id, &[error]);
+            if let Err(e) = self.inner.operations.give_back(&claimed.token).await {
+                tracing::warn!(operation_id = %claimed.token.id, error = %Chain(&e), "operation.give_back_failed");
             }
         }
     }
@@ -224,25 +215,17 @@ impl WorkerPool {
     pub async fn expire_leases(&self) -> Result<(), StoreError> {
         let expired = self
             .inner
-            .store
+            .operations
             .expire_leases(self.inner.settings.max_attempts)
             .await?;
         let expiries = &self.inner.metrics.lease_expiries;
         for id in &expired.requeued {
             expiries.with_label_values(&["requeued"]).inc();
-            self.inner.log.operation(
-                "operation.lease_expired",
-                *id,
-                &[("outcome", Value::from("pending"))],
-            );
+            tracing::info!(operation_id = %id, outcome = "pending", "operation.lease_expired");
         }
         for id in &expired.failed {
             expiries.with_label_values(&["failed"]).inc();
-            self.inner.log.operation(
-                "operation.lease_expired",
-                *id,
-                &[("outcome", Value::from("failed"))],
-            );
+            tracing::info!(operation_id = %id, outcome = "failed", "operation.lease_expired");
         }
         if !expired.requeued.is_empty() {
             self.inner.wake.notify_waiters();
@@ -282,13 +265,7 @@ impl WorkerPool {
             match ran {
                 Ok(true) => continue,
                 Ok(false) => {}
-                Err(e) => self.inner.log.emit(
-                    "worker.error",
-                    &[
-                        ("worker", Value::from(name.as_str())),
-                        ("error", Value::from(e.to_string())),
-                    ],
-                ),
+                Err(e) => tracing::warn!(worker = name, error = %Chain(&e), "worker.error"),
             }
             rocket::tokio::select! {
                 _ = self.inner.wake.notified() => {}
@@ -304,9 +281,7 @@ impl WorkerPool {
         let mut phase = self.inner.phase.subscribe();
         while *phase.borrow() == Phase::Running {
             if let Err(e) = self.expire_leases().await {
-                self.inner
-                    .log
-                    .emit("lease_expiry.error", &[("error", Value::from(e.to_string()))]);
+                tracing::warn!(error = %Chain(&e), "lease_expiry.error");
             }
             rocket::tokio::select! {
                 _ = rocket::tokio::time::sleep(self.inner.settings.idle_poll) => {}

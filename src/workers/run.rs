@@ -2,15 +2,14 @@
 //! renewed while it runs, and whichever comes first of its end, its
 //! timeout, a lost claim or shutdown.
 
+use chrono::Utc;
 use rocket::serde::json::Value;
 use rocket::tokio::sync::watch;
 use rocket::tokio::{self, time};
 
 use super::{backoff, Phase, WorkerPool};
-use chrono::Utc;
-
-use crate::domain::{ErrorCode, Status};
-use crate::handlers::{HandlerError, Progress};
+use crate::domain::{ErrorCode, HandlerError, Progress, Status};
+use crate::report::Chain;
 use crate::store::{Claimed, StoreError};
 
 /// How a run ended.
@@ -62,17 +61,14 @@ impl WorkerPool {
                     task.abort();
                     break Outcome::TimedOut;
                 }
-                _ = renewal.tick() => match self.inner.store.renew(token, settings.lease).await {
+                _ = renewal.tick() => match self.inner.operations.renew(token, settings.lease).await {
                     Ok(true) => {}
                     Ok(false) => {
                         task.abort();
                         break Outcome::Lost;
                     }
                     // The lease still runs; the next renewal may get through.
-                    Err(e) => {
-                        let error = ("error", Value::from(e.to_string()));
-                        self.inner.log.operation("operation.lease_renewal_failed", token.id, &[error]);
-                    }
+                    Err(e) => tracing::warn!(operation_id = %token.id, error = %Chain(&e), "operation.lease_renewal_failed"),
                 },
                 _ = abandoning(&mut phase) => {
                     task.abort();
@@ -84,9 +80,8 @@ impl WorkerPool {
                     next_progress_write = time::Instant::now() + settings.progress_interval;
                     let latest = reports.borrow_and_update().clone();
                     if let Some(latest) = latest {
-                        if let Err(e) = self.inner.store.set_progress(token, &latest).await {
-                            let error = ("error", Value::from(e.to_string()));
-                            self.inner.log.operation("operation.progress_not_recorded", token.id, &[error]);
+                        if let Err(e) = self.inner.operations.set_progress(token, &latest).await {
+                            tracing::warn!(operation_id = %token.id, error = %Chain(&e), "operation.progress_not_recorded");
                         }
                     }
                 }
@@ -99,30 +94,36 @@ impl WorkerPool {
     /// Records how a run ended. Every write is conditional on the claim, so
     /// one that lost its claim meanwhile changes nothing.
     pub(super) async fn settle(&self, claimed: &Claimed, outcome: Outcome) -> Result<(), StoreError> {
-        let store = &self.inner.store;
+        let operations = &self.inner.operations;
         let settings = &self.inner.settings;
-        let log = &self.inner.log;
         let token = &claimed.token;
         let id = token.id;
-        let (written, event, fields) = match outcome {
+        match outcome {
             Outcome::Finished(Ok(result)) => {
-                let written = store.complete(token, &result).await?;
+                let written = operations.complete(token, &result).await?;
                 self.count_finished(claimed, Status::Completed, None, written);
-                (written, "operation.completed", vec![])
+                log_step(id, written, "operation.completed", None);
             }
             Outcome::Finished(Err(error)) => {
                 let attempts_left = u32::try_from(token.attempt).map_or(true, |a| a < settings.max_attempts);
-                let code = ("error_code", Value::from(error.code.as_str()));
-                let message = ("error_message", Value::from(error.message.as_str()));
                 if error.retryable && attempts_left {
                     let delay = backoff::delay_after(token.attempt, settings.retry_backoff);
-                    let written = store.retry_later(token, delay).await?;
-                    let delay_ms = ("retry_in_ms", Value::from(delay.as_millis() as u64));
-                    (written, "operation.retrying", vec![code, message, delay_ms])
+                    let written = operations.retry_later(token, delay).await?;
+                    if written {
+                        tracing::info!(
+                            operation_id = %id,
+                            error_code = error.code.as_str(),
+                            error_message = error.message,
+                            retry_in_ms = delay.as_millis() as u64,
+                            "operation.retrying"
+                        );
+                    } else {
+                        log_step(id, false, "", None);
+                    }
                 } else {
-                    let written = store.fail(token, error.code, &error.message).await?;
+                    let written = operations.fail(token, error.code, &error.message).await?;
                     self.count_finished(claimed, Status::Failed, Some(error.code), written);
-                    (written, "operation.failed", vec![code, message])
+                    log_step(id, written, "operation.failed", Some(&error));
                 }
             }
             Outcome::TimedOut => {
@@ -130,19 +131,21 @@ impl WorkerPool {
                     "The operation did not finish within {} seconds.",
                     settings.handler_timeout.as_secs()
                 );
-                let written = store.fail(token, ErrorCode::Timeout, &message).await?;
+                let written = operations.fail(token, ErrorCode::Timeout, &message).await?;
                 self.count_finished(claimed, Status::Failed, Some(ErrorCode::Timeout), written);
-                (
-                    written,
-                    "operation.failed",
-                    vec![("error_code", Value::from("TIMEOUT"))],
-                )
+                let timed_out = HandlerError {
+                    code: ErrorCode::Timeout,
+                    message,
+                    retryable: false,
+                };
+                log_step(id, written, "operation.failed", Some(&timed_out));
             }
-            Outcome::Abandoned => (store.release(token).await?, "operation.given_back", vec![]),
-            Outcome::Lost => (false, "operation.claim_lost", vec![]),
-        };
-        let event = if written { event } else { "operation.claim_lost" };
-        log.operation(event, id, &fields);
+            Outcome::Abandoned => {
+                let written = operations.give_back(token).await?;
+                log_step(id, written, "operation.given_back", None);
+            }
+            Outcome::Lost => log_step(id, false, "", None),
+        }
         Ok(())
     }
 
@@ -164,6 +167,20 @@ impl WorkerPool {
             .operation_duration
             .with_label_values(&[operation_type, status.as_str()])
             .observe(age.as_secs_f64());
+    }
+}
+
+/// Logs the step a write made, or that the claim was lost before it.
+fn log_step(id: uuid::Uuid, written: bool, step: &'static str, error: Option<&HandlerError>) {
+    match (written, error) {
+        (false, _) => tracing::info!(operation_id = %id, "operation.claim_lost"),
+        (true, Some(error)) => tracing::info!(
+            operation_id = %id,
+            error_code = error.code.as_str(),
+            error_message = error.message,
+            "{step}"
+        ),
+        (true, None) => tracing::info!(operation_id = %id, "{step}"),
     }
 }
 

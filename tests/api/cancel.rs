@@ -4,13 +4,15 @@ use rocket::http::Status;
 use rocket::serde::json::json;
 
 use crate::helpers::{Backend, TestApp};
-use crate::on_both_backends;
+use crate::trials;
 
-on_both_backends!(
-    cancelling_a_pending_operation_fails_it_and_no_worker_runs_it,
-    cancelling_a_running_operation_stops_its_handler,
-    cancelling_a_finished_operation_is_a_409,
-    cancelling_a_missing_or_malformed_id_is_a_404_or_422,
+trials!(
+    on_both_backends: [
+        cancelling_a_pending_operation_fails_it_and_no_worker_runs_it,
+        cancelling_a_running_operation_stops_its_handler,
+        cancelling_a_finished_operation_is_a_409,
+        cancelling_a_missing_or_malformed_id_is_a_404_or_422,
+    ],
 );
 
 fn cancel_path(id: impl std::fmt::Display) -> String {
@@ -18,9 +20,7 @@ fn cancel_path(id: impl std::fmt::Display) -> String {
 }
 
 async fn cancelling_a_pending_operation_fails_it_and_no_worker_runs_it(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({"result": "never"})).await;
 
     let response = app.post(&cancel_path(id), "", &[]).await;
@@ -35,9 +35,7 @@ async fn cancelling_a_pending_operation_fails_it_and_no_worker_runs_it(backend: 
 }
 
 async fn cancelling_a_running_operation_stops_its_handler(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.workers", 1))).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.workers", 1))).await;
     let id = app
         .create("echo", json!({"delay_ms": 30_000, "result": "too late"}))
         .await;
@@ -65,9 +63,7 @@ async fn cancelling_a_running_operation_stops_its_handler(backend: Backend) {
 }
 
 async fn cancelling_a_finished_operation_is_a_409(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({"result": 1})).await;
     app.drain().await;
 
@@ -78,9 +74,7 @@ async fn cancelling_a_finished_operation_is_a_409(backend: Backend) {
 }
 
 async fn cancelling_a_missing_or_malformed_id_is_a_404_or_422(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
 
     let missing = app.post(&cancel_path(uuid::Uuid::new_v4()), "", &[]).await;
     let malformed = app.post(&cancel_path("not-a-uuid"), "", &[]).await;

@@ -2,26 +2,26 @@ use rocket::http::Status;
 use rocket::serde::json::{json, Value};
 
 use crate::helpers::{Backend, TestApp};
-use crate::on_both_backends;
+use crate::trials;
 
-on_both_backends!(
-    creating_an_operation_answers_202_with_location_and_the_pending_operation,
-    an_unknown_operation_type_is_rejected,
-    input_that_does_not_fit_the_type_is_rejected_naming_the_field,
-    a_body_that_is_not_json_is_a_400_malformed_json,
-    a_body_over_the_limit_is_a_413,
-    the_same_idempotency_key_and_body_return_the_same_operation,
-    the_same_idempotency_key_with_another_body_is_a_409,
-    a_malformed_idempotency_key_is_rejected,
-    echo_does_not_exist_unless_enabled,
+trials!(
+    on_both_backends: [
+        creating_an_operation_answers_202_with_location_and_the_pending_operation,
+        an_unknown_operation_type_is_rejected,
+        input_that_does_not_fit_the_type_is_rejected_naming_the_field,
+        a_body_that_is_not_json_is_a_400_malformed_json,
+        a_body_over_the_limit_is_a_413,
+        the_same_idempotency_key_and_body_return_the_same_operation,
+        the_same_idempotency_key_with_another_body_is_a_409,
+        a_malformed_idempotency_key_is_rejected,
+        echo_does_not_exist_unless_enabled,
+    ],
 );
 
 const CREATE: &str = "/api/v1/operations";
 
 async fn creating_an_operation_answers_202_with_location_and_the_pending_operation(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let body = json!({"operation_type": "question_generation", "input": {"role": "Backend developer"}});
 
     let response = app.post(CREATE, &body.to_string(), &[]).await;
@@ -46,9 +46,7 @@ async fn creating_an_operation_answers_202_with_location_and_the_pending_operati
 }
 
 async fn an_unknown_operation_type_is_rejected(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let body = json!({"operation_type": "world_domination", "input": {}});
 
     let response = app.post(CREATE, &body.to_string(), &[]).await;
@@ -62,9 +60,7 @@ async fn an_unknown_operation_type_is_rejected(backend: Backend) {
 }
 
 async fn input_that_does_not_fit_the_type_is_rejected_naming_the_field(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let cases = [
         (
             json!({"operation_type": "question_generation", "input": {}}),
@@ -116,9 +112,7 @@ async fn input_that_does_not_fit_the_type_is_rejected_naming_the_field(backend: 
 }
 
 async fn a_body_that_is_not_json_is_a_400_malformed_json(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
 
     for body in [
         "",
@@ -133,9 +127,7 @@ async fn a_body_that_is_not_json_is_a_400_malformed_json(backend: Backend) {
 }
 
 async fn a_body_over_the_limit_is_a_413(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let padding = "x".repeat(65 * 1024);
     let body = json!({"operation_type": "echo", "input": {"result": padding}});
 
@@ -150,9 +142,7 @@ async fn a_body_over_the_limit_is_a_413(backend: Backend) {
 }
 
 async fn the_same_idempotency_key_and_body_return_the_same_operation(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let body = json!({"operation_type": "echo", "input": {"result": {"n": 1}}}).to_string();
     let key = [("Idempotency-Key", "order-7f3a")];
 
@@ -173,9 +163,7 @@ async fn the_same_idempotency_key_and_body_return_the_same_operation(backend: Ba
 }
 
 async fn the_same_idempotency_key_with_another_body_is_a_409(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let key = [("Idempotency-Key", "order-7f3a")];
     let one = json!({"operation_type": "echo", "input": {"result": 1}}).to_string();
     let other = json!({"operation_type": "echo", "input": {"result": 2}}).to_string();
@@ -188,9 +176,7 @@ async fn the_same_idempotency_key_with_another_body_is_a_409(backend: Backend) {
 }
 
 async fn a_malformed_idempotency_key_is_rejected(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let body = json!({"operation_type": "echo", "input": {}}).to_string();
     let long = "k".repeat(256);
 
@@ -202,9 +188,7 @@ async fn a_malformed_idempotency_key_is_rejected(backend: Backend) {
 }
 
 async fn echo_does_not_exist_unless_enabled(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.enable_echo", false))).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.enable_echo", false))).await;
     let body = json!({"operation_type": "echo", "input": {}}).to_string();
 
     app.post(CREATE, &body, &[])

@@ -1,19 +1,19 @@
 use rocket::http::Status;
 
 use crate::helpers::{Backend, NewRow, TestApp};
-use crate::on_both_backends;
+use crate::trials;
 
-on_both_backends!(
-    malformed_operation_ids_are_rejected_with_invalid_operation_id,
-    an_unknown_path_is_a_json_not_found,
-    a_wrong_method_on_a_known_path_is_a_405_with_allow,
-    a_database_error_is_a_500_that_leaks_nothing,
+trials!(
+    on_both_backends: [
+        malformed_operation_ids_are_rejected_with_invalid_operation_id,
+        an_unknown_path_is_a_json_not_found,
+        a_wrong_method_on_a_known_path_is_a_405_with_allow,
+        a_database_error_is_a_500_that_leaks_nothing,
+    ],
 );
 
 async fn malformed_operation_ids_are_rejected_with_invalid_operation_id(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let malformed = [
         "1",
         "3f2b6c1e-8d4a-4c2e-9b7f-0a1d2e3f4a5",
@@ -44,9 +44,7 @@ async fn malformed_operation_ids_are_rejected_with_invalid_operation_id(backend:
 }
 
 async fn an_unknown_path_is_a_json_not_found(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
 
     for path in ["/api/v1/nothing", "/api/v2/operations/x", "/no/such/file.txt"] {
         app.get(path).await.assert_error(Status::NotFound, "NOT_FOUND");
@@ -54,9 +52,7 @@ async fn an_unknown_path_is_a_json_not_found(backend: Backend) {
 }
 
 async fn a_wrong_method_on_a_known_path_is_a_405_with_allow(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = uuid::Uuid::new_v4();
 
     let delete = app
@@ -75,9 +71,7 @@ async fn a_wrong_method_on_a_known_path_is_a_405_with_allow(backend: Backend) {
 }
 
 async fn a_database_error_is_a_500_that_leaks_nothing(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let mut other = app.db.connect().await;
     let id = other.insert(NewRow::pending()).await;
     other

@@ -11,15 +11,17 @@ use rocket::tokio::time::timeout;
 use uuid::Uuid;
 
 use crate::helpers::{Backend, TestApp, TestResponse};
-use crate::on_both_backends;
+use crate::trials;
 
-on_both_backends!(
-    an_event_stream_sends_each_state_then_closes_after_the_finished_one,
-    a_reconnect_with_last_event_id_does_not_repeat_an_unchanged_state,
-    an_idle_stream_sends_heartbeats,
-    streams_beyond_the_cap_are_refused_with_503,
-    a_missing_or_malformed_id_is_refused_before_the_stream_starts,
-    progress_is_reported_and_its_writes_are_coalesced,
+trials!(
+    on_both_backends: [
+        an_event_stream_sends_each_state_then_closes_after_the_finished_one,
+        a_reconnect_with_last_event_id_does_not_repeat_an_unchanged_state,
+        an_idle_stream_sends_heartbeats,
+        streams_beyond_the_cap_are_refused_with_503,
+        a_missing_or_malformed_id_is_refused_before_the_stream_starts,
+        progress_is_reported_and_its_writes_are_coalesced,
+    ],
 );
 
 /// Reads an event stream block by block.
@@ -111,9 +113,7 @@ fn parse_block(block: &str) -> Block {
 const SOON: Duration = Duration::from_secs(5);
 
 async fn an_event_stream_sends_each_state_then_closes_after_the_finished_one(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({"result": "streamed"})).await;
     let mut events = Events::open(&app, id, None).await;
 
@@ -122,17 +122,12 @@ async fn an_event_stream_sends_each_state_then_closes_after_the_finished_one(bac
     assert_eq!(pending["status"], "pending");
     assert_eq!(pending, app.poll(id).await, "the same JSON as GET");
 
-    let claimed = app
-        .store()
-        .claim("worker", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = app.claim_one("worker", Duration::from_secs(30)).await;
     let (_, second_id, processing) = events.next_event(SOON).await.unwrap();
     assert_eq!(processing["status"], "processing");
     assert_ne!(first_id, second_id, "each event's id is its state's ETag");
 
-    app.store()
+    app.operations()
         .complete(&claimed.token, &json!("streamed"))
         .await
         .unwrap();
@@ -149,9 +144,7 @@ async fn an_event_stream_sends_each_state_then_closes_after_the_finished_one(bac
 }
 
 async fn a_reconnect_with_last_event_id_does_not_repeat_an_unchanged_state(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({})).await;
     let pending_etag = {
         let mut events = Events::open(&app, id, None).await;
@@ -180,10 +173,7 @@ async fn a_reconnect_with_last_event_id_does_not_repeat_an_unchanged_state(backe
 }
 
 async fn an_idle_stream_sends_heartbeats(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.sse_heartbeat_secs", 1))).await
-    else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.sse_heartbeat_secs", 1))).await;
     let id = app.create("echo", json!({})).await;
     let mut events = Events::open(&app, id, None).await;
     events.next_event(SOON).await.unwrap();
@@ -198,10 +188,7 @@ async fn an_idle_stream_sends_heartbeats(backend: Backend) {
 }
 
 async fn streams_beyond_the_cap_are_refused_with_503(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f: Figment| f.merge(("operations.max_streams", 2))).await
-    else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f: Figment| f.merge(("operations.max_streams", 2))).await;
     let id = app.create("echo", json!({})).await;
     let first = Events::open(&app, id, None).await;
     let _second = Events::open(&app, id, None).await;
@@ -224,9 +211,7 @@ async fn streams_beyond_the_cap_are_refused_with_503(backend: Backend) {
 }
 
 async fn a_missing_or_malformed_id_is_refused_before_the_stream_starts(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
 
     let missing = app
         .get(&format!("/api/v1/operations/{}/events", Uuid::new_v4()))
@@ -242,9 +227,7 @@ async fn progress_is_reported_and_its_writes_are_coalesced(backend: Backend) {
         f.merge(("operations.workers", 1))
             .merge(("operations.progress_interval_ms", 500))
     };
-    let Some(app) = TestApp::spawn_with(backend, configure).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, configure).await;
     // Forty reports over two seconds.
     let id = app
         .create(

@@ -11,13 +11,15 @@ use uuid::Uuid;
 use longrun::domain::ErrorCode;
 use longrun::store::{ClaimToken, Created, NewOperation, StoreError};
 
-use crate::helpers::{Backend, TestApp};
-use crate::on_both_backends;
+use crate::helpers::{clock_moves_past, Backend, TestApp};
+use crate::trials;
 
-on_both_backends!(
-    concurrent_creations_each_get_their_own_operation_and_a_failing_one_fails_alone,
-    one_claim_takes_several_operations_oldest_first_each_once,
-    run_outcomes_written_together_each_land_and_a_lost_claim_changes_nothing,
+trials!(
+    on_both_backends: [
+        concurrent_creations_each_get_their_own_operation_and_a_failing_one_fails_alone,
+        one_claim_takes_several_operations_oldest_first_each_once,
+        run_outcomes_written_together_each_land_and_a_lost_claim_changes_nothing,
+    ],
 );
 
 fn new_operation(id: Uuid) -> NewOperation {
@@ -30,10 +32,8 @@ fn new_operation(id: Uuid) -> NewOperation {
 }
 
 async fn concurrent_creations_each_get_their_own_operation_and_a_failing_one_fails_alone(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
-    let store = app.store();
+    let app = TestApp::spawn(backend).await;
+    let store = app.operations();
     let taken = Uuid::new_v4();
     assert!(matches!(
         store.create(new_operation(taken)).await,
@@ -51,7 +51,7 @@ async fn concurrent_creations_each_get_their_own_operation_and_a_failing_one_fai
                 assert_ne!(*id, taken);
                 assert_eq!(operation.id, *id);
             }
-            Err(StoreError::Internal(_)) => assert_eq!(*id, taken, "only the duplicate fails"),
+            Err(StoreError::Statement(_)) => assert_eq!(*id, taken, "only the duplicate fails"),
             _ => panic!("{id}: unexpected result"),
         }
     }
@@ -62,22 +62,20 @@ async fn concurrent_creations_each_get_their_own_operation_and_a_failing_one_fai
 }
 
 async fn one_claim_takes_several_operations_oldest_first_each_once(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let mut created = Vec::new();
     for _ in 0..5 {
         created.push(app.create("echo", json!({})).await);
-        // SQLite's timestamps have millisecond resolution: a clock step
-        // keeps creation order unambiguous.
-        rocket::tokio::time::sleep(Duration::from_millis(2)).await;
+        // SQLite's timestamps have millisecond resolution: the next one
+        // is created at a later time, so that their order is unambiguous.
+        clock_moves_past(&app.poll(*created.last().unwrap()).await["created_at"]).await;
     }
-    let store = app.store();
+    let store = app.operations();
     let lease = Duration::from_secs(30);
 
-    let first = store.claim_many("worker", lease, 3).await.unwrap();
-    let second = store.claim_many("worker", lease, 3).await.unwrap();
-    let third = store.claim_many("worker", lease, 3).await.unwrap();
+    let first = store.claim("worker", lease, 3).await.unwrap();
+    let second = store.claim("worker", lease, 3).await.unwrap();
+    let third = store.claim("worker", lease, 3).await.unwrap();
 
     let ids = |claims: &[longrun::store::Claimed]| claims.iter().map(|c| c.token.id).collect::<Vec<_>>();
     let mut first_ids = ids(&first);
@@ -95,17 +93,12 @@ async fn one_claim_takes_several_operations_oldest_first_each_once(backend: Back
 }
 
 async fn run_outcomes_written_together_each_land_and_a_lost_claim_changes_nothing(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     for _ in 0..12 {
         app.create("echo", json!({})).await;
     }
-    let store = app.store();
-    let claimed = store
-        .claim_many("worker", Duration::from_secs(30), 12)
-        .await
-        .unwrap();
+    let store = app.operations();
+    let claimed = store.claim("worker", Duration::from_secs(30), 12).await.unwrap();
     assert_eq!(claimed.len(), 12);
     let tokens: Vec<ClaimToken> = claimed.iter().map(|c| c.token.clone()).collect();
     let lost = ClaimToken {

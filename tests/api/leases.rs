@@ -7,33 +7,28 @@ use rocket::serde::json::json;
 
 use longrun::domain::ErrorCode;
 
-use crate::helpers::{Backend, NewRow, TestApp};
-use crate::on_both_backends;
+use crate::helpers::{clock_moves_past, Backend, NewRow, TestApp};
+use crate::trials;
 
-on_both_backends!(
-    an_operation_whose_lease_ran_out_is_claimed_again,
-    a_lease_that_runs_out_with_no_attempt_left_fails_with_lease_expired,
-    a_worker_that_lost_its_claim_cannot_write_its_outcome,
-    a_finished_operation_never_changes_again,
-    a_renewed_lease_does_not_move_updated_at,
-    a_processing_row_another_program_left_without_a_lease_is_taken_back,
-    every_write_is_committed_by_the_time_it_returns,
+trials!(
+    on_both_backends: [
+        an_operation_whose_lease_ran_out_is_claimed_again,
+        a_lease_that_runs_out_with_no_attempt_left_fails_with_lease_expired,
+        a_worker_that_lost_its_claim_cannot_write_its_outcome,
+        a_finished_operation_never_changes_again,
+        a_renewed_lease_does_not_move_updated_at,
+        a_processing_row_another_program_left_without_a_lease_is_taken_back,
+        every_write_is_committed_by_the_time_it_returns,
+    ],
 );
 
 const LONG: Duration = Duration::from_secs(30);
 
 async fn an_operation_whose_lease_ran_out_is_claimed_again(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({"result": "second time lucky"})).await;
     // A worker that died: its lease is already over.
-    let dead = app
-        .store()
-        .claim("dead-worker", Duration::ZERO)
-        .await
-        .unwrap()
-        .unwrap();
+    let dead = app.claim_one("dead-worker", Duration::ZERO).await;
     assert_eq!(dead.token.id, id);
 
     app.workers().expire_leases().await.unwrap();
@@ -46,17 +41,11 @@ async fn an_operation_whose_lease_ran_out_is_claimed_again(backend: Backend) {
 }
 
 async fn a_lease_that_runs_out_with_no_attempt_left_fails_with_lease_expired(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.max_attempts", 2))).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.max_attempts", 2))).await;
     let id = app.create("echo", json!({})).await;
 
     for _ in 0..2 {
-        app.store()
-            .claim("dead-worker", Duration::ZERO)
-            .await
-            .unwrap()
-            .unwrap();
+        app.claim_one("dead-worker", Duration::ZERO).await;
         app.workers().expire_leases().await.unwrap();
     }
 
@@ -68,14 +57,12 @@ async fn a_lease_that_runs_out_with_no_attempt_left_fails_with_lease_expired(bac
 }
 
 async fn a_worker_that_lost_its_claim_cannot_write_its_outcome(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
-    let store = app.store();
+    let app = TestApp::spawn(backend).await;
+    let store = app.operations();
     let id = app.create("echo", json!({})).await;
-    let late = store.claim("slow-worker", Duration::ZERO).await.unwrap().unwrap();
+    let late = app.claim_one("slow-worker", Duration::ZERO).await;
     app.workers().expire_leases().await.unwrap();
-    let current = store.claim("new-worker", LONG).await.unwrap().unwrap();
+    let current = app.claim_one("new-worker", LONG).await;
 
     assert!(!store.complete(&late.token, &json!("stale")).await.unwrap());
     assert!(!store
@@ -83,7 +70,7 @@ async fn a_worker_that_lost_its_claim_cannot_write_its_outcome(backend: Backend)
         .await
         .unwrap());
     assert!(!store.renew(&late.token, LONG).await.unwrap());
-    assert!(!store.release(&late.token).await.unwrap());
+    assert!(!store.give_back(&late.token).await.unwrap());
     assert_eq!(app.poll(id).await["status"], "processing");
 
     assert!(store.complete(&current.token, &json!("fresh")).await.unwrap());
@@ -93,12 +80,10 @@ async fn a_worker_that_lost_its_claim_cannot_write_its_outcome(backend: Backend)
 }
 
 async fn a_finished_operation_never_changes_again(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
-    let store = app.store();
+    let app = TestApp::spawn(backend).await;
+    let store = app.operations();
     let id = app.create("echo", json!({})).await;
-    let claimed = store.claim("worker", LONG).await.unwrap().unwrap();
+    let claimed = app.claim_one("worker", LONG).await;
     assert!(store.complete(&claimed.token, &json!(1)).await.unwrap());
     let finished = app.poll(id).await;
 
@@ -110,22 +95,20 @@ async fn a_finished_operation_never_changes_again(backend: Backend) {
     assert!(!store.retry_later(&claimed.token, Duration::ZERO).await.unwrap());
     assert!(store.cancel(id).await.unwrap().is_none());
     app.workers().expire_leases().await.unwrap();
-    assert!(store.claim("worker", LONG).await.unwrap().is_none());
+    assert!(store.claim("worker", LONG, 1).await.unwrap().is_empty());
 
     assert_eq!(app.poll(id).await, finished);
 }
 
 async fn a_renewed_lease_does_not_move_updated_at(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({})).await;
-    let claimed = app.store().claim("worker", LONG).await.unwrap().unwrap();
+    let claimed = app.claim_one("worker", LONG).await;
     let before = app.poll(id).await;
-    // A clock step, so that a renewal that touched updated_at would show.
-    rocket::tokio::time::sleep(Duration::from_millis(5)).await;
+    // So that a renewal that touched updated_at would show.
+    clock_moves_past(&before["updated_at"]).await;
 
-    assert!(app.store().renew(&claimed.token, LONG).await.unwrap());
+    assert!(app.operations().renew(&claimed.token, LONG).await.unwrap());
 
     assert_eq!(
         app.poll(id).await,
@@ -135,9 +118,7 @@ async fn a_renewed_lease_does_not_move_updated_at(backend: Backend) {
 }
 
 async fn a_processing_row_another_program_left_without_a_lease_is_taken_back(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let row = NewRow {
         operation_type: "echo",
         status: "processing",
@@ -152,9 +133,7 @@ async fn a_processing_row_another_program_left_without_a_lease_is_taken_back(bac
 }
 
 async fn every_write_is_committed_by_the_time_it_returns(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let mut other = app.db.connect().await;
 
     for _ in 0..20 {
@@ -164,19 +143,23 @@ async fn every_write_is_committed_by_the_time_it_returns(backend: Backend) {
             Some("pending"),
             "created"
         );
-        let claimed = app.store().claim("worker", LONG).await.unwrap().unwrap();
+        let claimed = app.claim_one("worker", LONG).await;
         assert_eq!(
             other.status_of(claimed.token.id).await.as_deref(),
             Some("processing"),
             "claimed"
         );
         let cancelled = app.create("echo", json!({})).await;
-        app.store().cancel(cancelled).await.unwrap().unwrap();
+        app.operations().cancel(cancelled).await.unwrap().unwrap();
         assert_eq!(
             other.status_of(cancelled).await.as_deref(),
             Some("failed"),
             "cancelled"
         );
-        assert!(app.store().complete(&claimed.token, &json!(1)).await.unwrap());
+        assert!(app
+            .operations()
+            .complete(&claimed.token, &json!(1))
+            .await
+            .unwrap());
     }
 }

@@ -2,26 +2,26 @@ use std::time::{Duration, Instant};
 
 use rocket::serde::json::{json, Value};
 
-use crate::helpers::{Backend, NewRow, TestApp};
-use crate::on_both_backends;
+use crate::helpers::{clock_moves_past, Backend, NewRow, TestApp};
+use crate::trials;
 
-on_both_backends!(
-    a_question_generation_operation_runs_to_a_question,
-    previous_questions_are_not_asked_again,
-    an_answer_feedback_operation_runs_to_a_scored_feedback,
-    an_echo_operation_completes_with_its_result,
-    an_echo_operation_told_to_fail_fails_with_handler_error,
-    operations_are_claimed_oldest_first,
-    a_row_of_an_unknown_type_written_by_another_program_fails_instead_of_staying_pending,
-    a_handler_that_runs_too_long_fails_with_timeout,
-    background_workers_pick_up_a_new_operation_at_once,
-    background_workers_pick_up_an_operation_another_process_created_within_idle_poll,
+trials!(
+    on_both_backends: [
+        a_question_generation_operation_runs_to_a_question,
+        previous_questions_are_not_asked_again,
+        an_answer_feedback_operation_runs_to_a_scored_feedback,
+        an_echo_operation_completes_with_its_result,
+        an_echo_operation_told_to_fail_fails_with_handler_error,
+        operations_are_claimed_oldest_first,
+        a_row_of_an_unknown_type_written_by_another_program_fails_instead_of_staying_pending,
+        a_handler_that_runs_too_long_fails_with_timeout,
+        background_workers_pick_up_a_new_operation_at_once,
+        background_workers_pick_up_an_operation_another_process_created_within_idle_poll,
+    ],
 );
 
 async fn a_question_generation_operation_runs_to_a_question(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app
         .create(
             "question_generation",
@@ -48,9 +48,7 @@ async fn a_question_generation_operation_runs_to_a_question(backend: Backend) {
 }
 
 async fn previous_questions_are_not_asked_again(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let mut asked: Vec<String> = Vec::new();
 
     for _ in 0..8 {
@@ -67,9 +65,7 @@ async fn previous_questions_are_not_asked_again(backend: Backend) {
 }
 
 async fn an_answer_feedback_operation_runs_to_a_scored_feedback(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let input = json!({
         "question_text": "Tell me about a time you disagreed with a teammate.",
         "answer_text": "When our team planned a migration, I disagreed about the timeline. I proposed a \
@@ -100,9 +96,7 @@ async fn an_answer_feedback_operation_runs_to_a_scored_feedback(backend: Backend
 }
 
 async fn an_echo_operation_completes_with_its_result(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let result = json!({"nested": [1, "two", {"three": null}]});
     let id = app.create("echo", json!({"delay_ms": 5, "result": result})).await;
 
@@ -114,9 +108,7 @@ async fn an_echo_operation_completes_with_its_result(backend: Backend) {
 }
 
 async fn an_echo_operation_told_to_fail_fails_with_handler_error(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app
         .create("echo", json!({"fail": "the model is on holiday"}))
         .await;
@@ -132,24 +124,18 @@ async fn an_echo_operation_told_to_fail_fails_with_handler_error(backend: Backen
 }
 
 async fn operations_are_claimed_oldest_first(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let mut ids = Vec::new();
     for n in 0..5 {
         ids.push(app.create("echo", json!({"result": n})).await);
-        // A clock step: SQLite's created_at has millisecond resolution.
-        rocket::tokio::time::sleep(Duration::from_millis(3)).await;
+        // SQLite's created_at has millisecond resolution: the next one is
+        // created at a later time.
+        clock_moves_past(&app.poll(*ids.last().unwrap()).await["created_at"]).await;
     }
 
     let mut order = Vec::new();
     for _ in 0..5 {
-        let claimed = app
-            .store()
-            .claim("probe", Duration::from_secs(30))
-            .await
-            .unwrap()
-            .unwrap();
+        let claimed = app.claim_one("probe", Duration::from_secs(30)).await;
         order.push(claimed.token.id);
     }
 
@@ -159,9 +145,7 @@ async fn operations_are_claimed_oldest_first(backend: Backend) {
 async fn a_row_of_an_unknown_type_written_by_another_program_fails_instead_of_staying_pending(
     backend: Backend,
 ) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let row = NewRow {
         operation_type: "translate_poem",
         ..NewRow::pending()
@@ -180,10 +164,7 @@ async fn a_row_of_an_unknown_type_written_by_another_program_fails_instead_of_st
 }
 
 async fn a_handler_that_runs_too_long_fails_with_timeout(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.handler_timeout_secs", 1))).await
-    else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.handler_timeout_secs", 1))).await;
     let id = app.create("echo", json!({"delay_ms": 60_000})).await;
     let started = Instant::now();
 
@@ -206,9 +187,7 @@ async fn background_workers_pick_up_a_new_operation_at_once(backend: Backend) {
         f.merge(("operations.workers", 2))
             .merge(("operations.idle_poll_ms", 60_000))
     };
-    let Some(app) = TestApp::spawn_with(backend, configure).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, configure).await;
     app.workers_running().await;
 
     let started = Instant::now();
@@ -228,9 +207,7 @@ async fn background_workers_pick_up_an_operation_another_process_created_within_
         f.merge(("operations.workers", 1))
             .merge(("operations.idle_poll_ms", 200))
     };
-    let Some(app) = TestApp::spawn_with(backend, configure).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, configure).await;
     let row = NewRow {
         operation_type: "echo",
         ..NewRow::pending()

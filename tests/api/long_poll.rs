@@ -9,18 +9,21 @@ use rocket::serde::json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{Backend, NewRow, TestApp, TestDb, TestResponse};
-use crate::on_both_backends;
 use crate::server::Server;
+use crate::trials;
 
-on_both_backends!(
-    a_long_poll_returns_within_100ms_of_a_change_by_a_worker_in_this_process,
-    a_long_poll_hears_of_a_change_by_another_program_at_the_next_recheck,
-    a_long_poll_that_sees_no_change_times_out_with_a_304,
-    a_long_poll_without_if_none_match_waits_for_a_change_from_the_state_it_found,
-    a_long_poll_on_a_finished_operation_answers_at_once,
-    the_wait_is_clamped_and_a_bad_one_is_a_422,
-    prefer_wait_is_honoured_and_said_to_be,
-    waiting_requests_hold_no_database_connection,
+trials!(
+    on_both_backends: [
+        a_long_poll_returns_within_100ms_of_a_change_by_a_worker_in_this_process,
+        a_long_poll_hears_of_a_change_by_another_program_at_the_next_recheck,
+        a_long_poll_that_sees_no_change_times_out_with_a_304,
+        a_long_poll_without_if_none_match_waits_for_a_change_from_the_state_it_found,
+        a_long_poll_on_a_finished_operation_answers_at_once,
+        the_wait_is_clamped_and_a_bad_one_is_a_422,
+        prefer_wait_is_honoured_and_said_to_be,
+        waiting_requests_hold_no_database_connection,
+    ],
+    on_postgres: [a_long_poll_on_postgres_hears_a_change_made_by_a_second_process_at_once],
 );
 
 async fn long_poll(app: &TestApp, id: Uuid, wait: &str, if_none_match: Option<&str>) -> TestResponse {
@@ -42,9 +45,7 @@ async fn a_long_poll_returns_within_100ms_of_a_change_by_a_worker_in_this_proces
         f.merge(("operations.workers", 1))
             .merge(("operations.recheck_ms", 60_000))
     };
-    let Some(app) = TestApp::spawn_with(backend, configure).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, configure).await;
     let id = app
         .create("echo", json!({"delay_ms": 400, "result": "done"}))
         .await;
@@ -72,9 +73,7 @@ async fn processing_etag(app: &TestApp, id: Uuid) -> String {
 }
 
 async fn a_long_poll_hears_of_a_change_by_another_program_at_the_next_recheck(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.recheck_ms", 100))).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.recheck_ms", 100))).await;
     let mut other = app.db.connect().await;
     let id = other.insert(NewRow::pending()).await;
     let etag = processing_etag(&app, id).await;
@@ -94,9 +93,7 @@ async fn a_long_poll_hears_of_a_change_by_another_program_at_the_next_recheck(ba
 }
 
 async fn a_long_poll_that_sees_no_change_times_out_with_a_304(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({})).await;
     let etag = processing_etag(&app, id).await;
     let started = Instant::now();
@@ -114,30 +111,29 @@ async fn a_long_poll_that_sees_no_change_times_out_with_a_304(backend: Backend) 
 }
 
 async fn a_long_poll_without_if_none_match_waits_for_a_change_from_the_state_it_found(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({"result": 7})).await;
     let started = Instant::now();
 
-    let (response, _) = rocket::tokio::join!(long_poll(&app, id, "10", None), async {
-        rocket::tokio::time::sleep(Duration::from_millis(200)).await;
-        app.drain().await
-    });
-
-    assert!(
-        started.elapsed() >= Duration::from_millis(200),
-        "held until the change"
+    let ((response, answered_at), changed_at) = rocket::tokio::join!(
+        async { (long_poll(&app, id, "10", None).await, Instant::now()) },
+        async {
+            // Held first, then changed: the answer must wait for the change.
+            app.long_polls_held(1).await;
+            let changing_at = Instant::now();
+            app.drain().await;
+            changing_at
+        }
     );
+
+    assert!(answered_at >= changed_at, "held until the change");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(response.status, Status::Ok);
     assert_ne!(response.json()["status"], "pending");
 }
 
 async fn a_long_poll_on_a_finished_operation_answers_at_once(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({})).await;
     app.drain().await;
     let etag = processing_etag(&app, id).await;
@@ -150,9 +146,7 @@ async fn a_long_poll_on_a_finished_operation_answers_at_once(backend: Backend) {
 }
 
 async fn the_wait_is_clamped_and_a_bad_one_is_a_422(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.max_wait_secs", 1))).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.max_wait_secs", 1))).await;
     let id = app.create("echo", json!({})).await;
     let etag = processing_etag(&app, id).await;
 
@@ -173,9 +167,7 @@ async fn the_wait_is_clamped_and_a_bad_one_is_a_422(backend: Backend) {
 }
 
 async fn prefer_wait_is_honoured_and_said_to_be(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.create("echo", json!({})).await;
     let etag = processing_etag(&app, id).await;
     let started = Instant::now();
@@ -201,9 +193,7 @@ async fn prefer_wait_is_honoured_and_said_to_be(backend: Backend) {
 
 async fn waiting_requests_hold_no_database_connection(backend: Backend) {
     let configure = |f: Figment| f.merge(("databases.operations.max_connections", 2));
-    let Some(app) = TestApp::spawn_with(backend, configure).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, configure).await;
     let id = app.create("echo", json!({})).await;
     let etag = processing_etag(&app, id).await;
 
@@ -229,11 +219,8 @@ async fn waiting_requests_hold_no_database_connection(backend: Backend) {
     assert!(answers.iter().all(|r| r.status == Status::NotModified));
 }
 
-#[rocket::async_test]
 async fn a_long_poll_on_postgres_hears_a_change_made_by_a_second_process_at_once() {
-    let Some(db) = TestDb::create(Backend::Postgres).await else {
-        return;
-    };
+    let db = TestDb::create(Backend::Postgres).await;
     let url = db.url.clone();
     // No periodic re-check to speak of: only NOTIFY can wake the waiter.
     let app = TestApp::spawn_on(db, &url, |f| f.merge(("operations.recheck_ms", 60_000))).await;

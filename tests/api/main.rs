@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fake_openai;
+mod harness;
 mod helpers;
 mod proxy;
 mod server;
@@ -23,5 +24,39 @@ mod polling;
 mod processes;
 mod retention;
 mod shutdown;
+mod startup;
 mod static_page;
+mod transitions;
 mod unavailable;
+
+fn main() -> std::process::ExitCode {
+    let arguments = libtest_mimic::Arguments::from_args();
+    harness::probe_postgres();
+    let trials = [
+        cancel::trials(),
+        conditional::trials(),
+        create::trials(),
+        errors::trials(),
+        events::trials(),
+        group_commit::trials(),
+        leases::trials(),
+        lifecycle::trials(),
+        long_poll::trials(),
+        openai::trials(),
+        openapi::trials(),
+        operational::trials(),
+        poll_cache::trials(),
+        polling::trials(),
+        processes::trials(),
+        retention::trials(),
+        shutdown::trials(),
+        startup::trials(),
+        static_page::trials(),
+        transitions::trials(),
+        unavailable::trials(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    libtest_mimic::run(&arguments, trials).exit_code()
+}

@@ -6,21 +6,23 @@ use rocket::serde::json::{json, Value};
 
 use crate::fake_openai::{FakeOpenAi, Reply};
 use crate::helpers::{Backend, TestApp};
-use crate::on_both_backends;
+use crate::trials;
 
-on_both_backends!(
-    a_question_comes_from_the_model_with_the_key_and_the_request,
-    feedback_comes_from_the_model,
-    malformed_model_output_is_retried_then_fails_with_upstream_error,
-    a_429_that_outlasts_the_retries_fails_with_upstream_rate_limited,
-    a_500_is_retried_and_the_next_answer_completes_the_operation,
-    a_400_fails_at_once,
-    an_upstream_that_hangs_fails_after_the_request_timeout,
+trials!(
+    on_both_backends: [
+        a_question_comes_from_the_model_with_the_key_and_the_request,
+        feedback_comes_from_the_model,
+        malformed_model_output_is_retried_then_fails_with_upstream_error,
+        a_429_that_outlasts_the_retries_fails_with_upstream_rate_limited,
+        a_500_is_retried_and_the_next_answer_completes_the_operation,
+        a_400_fails_at_once,
+        an_upstream_that_hangs_fails_after_the_request_timeout,
+    ],
 );
 
 const KEY: &str = "sk-test-4f1c";
 
-async fn spawn_against(backend: Backend, fake: &FakeOpenAi) -> Option<TestApp> {
+async fn spawn_against(backend: Backend, fake: &FakeOpenAi) -> TestApp {
     static KEY_SET: Once = Once::new();
     // Every test sets the same value, once, before any generator reads it.
     KEY_SET.call_once(|| std::env::set_var(longrun::generator::openai::API_KEY_VAR, KEY));
@@ -53,9 +55,7 @@ async fn a_question_comes_from_the_model_with_the_key_and_the_request(backend: B
         Reply::json(json!({"question_text": "How do you make a pipeline idempotent?", "topic": "pipelines"})),
     )
     .await;
-    let Some(app) = spawn_against(backend, &fake).await else {
-        return;
-    };
+    let app = spawn_against(backend, &fake).await;
 
     let operation = run_question(&app).await;
 
@@ -95,9 +95,7 @@ async fn feedback_comes_from_the_model(backend: Backend) {
         "feedback_text": "A solid answer."
     });
     let fake = FakeOpenAi::start(vec![], Reply::json(model_answer)).await;
-    let Some(app) = spawn_against(backend, &fake).await else {
-        return;
-    };
+    let app = spawn_against(backend, &fake).await;
     let input = json!({"question_text": "Why?", "answer_text": "Because.", "question_type": "technical"});
 
     let id = app.create("answer_feedback", input).await;
@@ -117,9 +115,7 @@ async fn malformed_model_output_is_retried_then_fails_with_upstream_error(backen
         Reply::Content("Sure! Here is a question: why?".to_owned()),
     )
     .await;
-    let Some(app) = spawn_against(backend, &fake).await else {
-        return;
-    };
+    let app = spawn_against(backend, &fake).await;
 
     let operation = run_question(&app).await;
 
@@ -131,9 +127,7 @@ async fn malformed_model_output_is_retried_then_fails_with_upstream_error(backen
 
 async fn a_429_that_outlasts_the_retries_fails_with_upstream_rate_limited(backend: Backend) {
     let fake = FakeOpenAi::start(vec![], Reply::Status(429)).await;
-    let Some(app) = spawn_against(backend, &fake).await else {
-        return;
-    };
+    let app = spawn_against(backend, &fake).await;
 
     let operation = run_question(&app).await;
 
@@ -150,9 +144,7 @@ async fn a_500_is_retried_and_the_next_answer_completes_the_operation(backend: B
         Reply::json(json!({"question_text": "What is backpressure?", "topic": "pipelines"})),
     )
     .await;
-    let Some(app) = spawn_against(backend, &fake).await else {
-        return;
-    };
+    let app = spawn_against(backend, &fake).await;
 
     let operation = run_question(&app).await;
 
@@ -163,9 +155,7 @@ async fn a_500_is_retried_and_the_next_answer_completes_the_operation(backend: B
 
 async fn a_400_fails_at_once(backend: Backend) {
     let fake = FakeOpenAi::start(vec![], Reply::Status(400)).await;
-    let Some(app) = spawn_against(backend, &fake).await else {
-        return;
-    };
+    let app = spawn_against(backend, &fake).await;
 
     let operation = run_question(&app).await;
 
@@ -177,9 +167,7 @@ async fn a_400_fails_at_once(backend: Backend) {
 
 async fn an_upstream_that_hangs_fails_after_the_request_timeout(backend: Backend) {
     let fake = FakeOpenAi::start(vec![], Reply::Hang).await;
-    let Some(app) = spawn_against(backend, &fake).await else {
-        return;
-    };
+    let app = spawn_against(backend, &fake).await;
     let started = std::time::Instant::now();
 
     let operation = run_question(&app).await;

@@ -7,25 +7,25 @@ use rocket::http::{Header, Status};
 use rocket::serde::json::json;
 
 use crate::helpers::{metric, Backend, TestApp, TestResponse};
-use crate::on_both_backends;
+use crate::trials;
 use crate::unavailable::{poll_until, spawn_with_outage};
 
-on_both_backends!(
-    liveness_and_readiness_answer_ok_on_a_healthy_service,
-    readiness_names_the_database_when_it_is_unreachable,
-    readiness_names_the_workers_once_they_stop,
-    metric_counters_move_as_operations_run,
-    polling_over_the_limit_is_a_429_with_retry_after_and_other_addresses_go_on,
-    creating_over_the_limit_is_a_429,
-    a_preflight_from_an_allowed_origin_is_answered_and_headers_are_exposed,
-    an_origin_not_allowed_gets_no_cors_headers,
-    a_request_id_is_echoed_or_made_up,
+trials!(
+    on_both_backends: [
+        liveness_and_readiness_answer_ok_on_a_healthy_service,
+        readiness_names_the_database_when_it_is_unreachable,
+        readiness_names_the_workers_once_they_stop,
+        metric_counters_move_as_operations_run,
+        polling_over_the_limit_is_a_429_with_retry_after_and_other_addresses_go_on,
+        creating_over_the_limit_is_a_429,
+        a_preflight_from_an_allowed_origin_is_answered_and_headers_are_exposed,
+        an_origin_not_allowed_gets_no_cors_headers,
+        a_request_id_is_echoed_or_made_up,
+    ],
 );
 
 async fn liveness_and_readiness_answer_ok_on_a_healthy_service(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.workers", 2))).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.workers", 2))).await;
 
     let live = app.get("/health/live").await;
     let ready = app.get("/health/ready").await;
@@ -40,9 +40,7 @@ async fn liveness_and_readiness_answer_ok_on_a_healthy_service(backend: Backend)
 }
 
 async fn readiness_names_the_database_when_it_is_unreachable(backend: Backend) {
-    let Some((app, outage)) = spawn_with_outage(backend).await else {
-        return;
-    };
+    let (app, outage) = spawn_with_outage(backend).await;
     assert_eq!(app.get("/health/ready").await.status, Status::Ok);
 
     outage.begin();
@@ -70,9 +68,7 @@ async fn readiness_names_the_database_when_it_is_unreachable(backend: Backend) {
 }
 
 async fn readiness_names_the_workers_once_they_stop(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |f| f.merge(("operations.workers", 1))).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.workers", 1))).await;
     // What shutdown does first: the workers stop claiming.
     app.workers().stop_claiming();
     let ready = app.get("/health/ready").await;
@@ -82,9 +78,7 @@ async fn readiness_names_the_workers_once_they_stop(backend: Backend) {
 }
 
 async fn metric_counters_move_as_operations_run(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let completed = app.create("echo", json!({})).await;
     let failed = app.create("echo", json!({"fail": "no"})).await;
     app.create("echo", json!({})).await;
@@ -144,9 +138,7 @@ async fn get_from(app: &TestApp, path: &str, address: &str) -> TestResponse {
 }
 
 async fn polling_over_the_limit_is_a_429_with_retry_after_and_other_addresses_go_on(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, limited).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, limited).await;
     let id = app.create("echo", json!({})).await;
     let path = format!("/api/v1/operations/{id}");
 
@@ -171,9 +163,7 @@ async fn polling_over_the_limit_is_a_429_with_retry_after_and_other_addresses_go
 }
 
 async fn creating_over_the_limit_is_a_429(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, limited).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, limited).await;
     let body = json!({"operation_type": "echo", "input": {}}).to_string();
 
     let statuses: Vec<Status> = {
@@ -195,9 +185,7 @@ fn with_origins(f: Figment) -> Figment {
 }
 
 async fn a_preflight_from_an_allowed_origin_is_answered_and_headers_are_exposed(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, with_origins).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, with_origins).await;
     let id = app.create("echo", json!({})).await;
     let path = format!("/api/v1/operations/{id}");
 
@@ -240,9 +228,7 @@ async fn a_preflight_from_an_allowed_origin_is_answered_and_headers_are_exposed(
 }
 
 async fn an_origin_not_allowed_gets_no_cors_headers(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, with_origins).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, with_origins).await;
     let id = app.create("echo", json!({})).await;
 
     let get = app
@@ -256,9 +242,7 @@ async fn an_origin_not_allowed_gets_no_cors_headers(backend: Backend) {
 }
 
 async fn a_request_id_is_echoed_or_made_up(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
 
     let given = app
         .client

@@ -1,18 +1,20 @@
 use rocket::http::{ContentType, Status};
 use rocket::serde::json::{json, Value};
 
-use crate::helpers::{past_max_staleness, Backend, NewRow, TestApp};
-use crate::on_both_backends;
+use crate::helpers::{Backend, NewRow, TestApp, SHOWS_WITHIN};
+use crate::trials;
 
-on_both_backends!(
-    polling_a_pending_operation_returns_every_field,
-    polling_a_processing_operation_returns_its_status,
-    polling_a_completed_operation_returns_its_result,
-    polling_a_failed_operation_returns_its_error_message,
-    polling_a_missing_operation_returns_the_exact_not_found_body,
-    three_polls_see_pending_then_processing_then_completed,
-    other_spellings_of_a_uuid_find_the_same_operation,
-    polling_never_writes,
+trials!(
+    on_both_backends: [
+        polling_a_pending_operation_returns_every_field,
+        polling_a_processing_operation_returns_its_status,
+        polling_a_completed_operation_returns_its_result,
+        polling_a_failed_operation_returns_its_error_message,
+        polling_a_missing_operation_returns_the_exact_not_found_body,
+        three_polls_see_pending_then_processing_then_completed,
+        other_spellings_of_a_uuid_find_the_same_operation,
+        polling_never_writes,
+    ],
 );
 
 fn assert_rfc3339_utc(value: &Value) {
@@ -22,9 +24,7 @@ fn assert_rfc3339_utc(value: &Value) {
 }
 
 async fn polling_a_pending_operation_returns_every_field(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.db.connect().await.insert(NewRow::pending()).await;
 
     let response = app.get(&format!("/api/v1/operations/{id}")).await;
@@ -42,9 +42,7 @@ async fn polling_a_pending_operation_returns_every_field(backend: Backend) {
 }
 
 async fn polling_a_processing_operation_returns_its_status(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let row = NewRow {
         status: "processing",
         ..NewRow::pending()
@@ -58,9 +56,7 @@ async fn polling_a_processing_operation_returns_its_status(backend: Backend) {
 }
 
 async fn polling_a_completed_operation_returns_its_result(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let result = json!({"question_text": "What is a lifetime?", "tags": ["rust", 1, null, {"deep": true}]});
     let row = NewRow {
         status: "completed",
@@ -77,9 +73,7 @@ async fn polling_a_completed_operation_returns_its_result(backend: Backend) {
 }
 
 async fn polling_a_failed_operation_returns_its_error_message(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let row = NewRow {
         status: "failed",
         error_message: Some("OpenAI API rate limit exceeded"),
@@ -95,9 +89,7 @@ async fn polling_a_failed_operation_returns_its_error_message(backend: Backend) 
 }
 
 async fn polling_a_missing_operation_returns_the_exact_not_found_body(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
 
     let response = app
         .get(&format!("/api/v1/operations/{}", uuid::Uuid::new_v4()))
@@ -112,22 +104,22 @@ async fn polling_a_missing_operation_returns_the_exact_not_found_body(backend: B
 }
 
 async fn three_polls_see_pending_then_processing_then_completed(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let mut other = app.db.connect().await;
     let id = other.insert(NewRow::pending()).await;
     let path = format!("/api/v1/operations/{id}");
 
     let first = app.get(&path).await.json();
     other.set_status(id, "processing", None).await;
-    past_max_staleness().await;
-    let second = app.get(&path).await.json();
+    let second = app
+        .wait_for(id, SHOWS_WITHIN, |op| op["status"] != "pending")
+        .await;
     other
         .set_status(id, "completed", Some(json!({"question_text": "Why?"})))
         .await;
-    past_max_staleness().await;
-    let third = app.get(&path).await.json();
+    let third = app
+        .wait_for(id, SHOWS_WITHIN, |op| op["status"] != "processing")
+        .await;
 
     let statuses = [&first, &second, &third].map(|body| body["status"].clone());
     assert_eq!(statuses, ["pending", "processing", "completed"]);
@@ -141,9 +133,7 @@ async fn three_polls_see_pending_then_processing_then_completed(backend: Backend
 }
 
 async fn other_spellings_of_a_uuid_find_the_same_operation(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.db.connect().await.insert(NewRow::pending()).await;
     let hyphenated = id.as_hyphenated().to_string();
     let spellings = [
@@ -162,9 +152,7 @@ async fn other_spellings_of_a_uuid_find_the_same_operation(backend: Backend) {
 }
 
 async fn polling_never_writes(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let id = app.db.connect().await.insert(NewRow::pending()).await;
     let path = format!("/api/v1/operations/{id}");
 

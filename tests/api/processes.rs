@@ -9,13 +9,16 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::helpers::{Backend, TestDb};
-use crate::on_both_backends;
 use crate::server::Server;
+use crate::trials;
 
-on_both_backends!(
-    every_operation_ends_finished_after_a_kill_9_and_a_restart,
-    sigterm_finishes_short_operations_and_gives_back_long_ones,
-    logs_are_json_lines_with_request_ids_and_never_hold_a_secret,
+trials!(
+    on_both_backends: [
+        every_operation_ends_finished_after_a_kill_9_and_a_restart,
+        sigterm_finishes_short_operations_and_gives_back_long_ones,
+        logs_are_json_lines_with_request_ids_and_never_hold_a_secret,
+    ],
+    on_postgres: [two_processes_on_one_postgres_database_run_each_operation_exactly_once],
 );
 
 /// Polls every operation until all are finished or `within` has passed.
@@ -48,9 +51,7 @@ fn count_by_status(operations: &[Value]) -> BTreeMap<String, usize> {
 }
 
 async fn every_operation_ends_finished_after_a_kill_9_and_a_restart(backend: Backend) {
-    let Some(db) = TestDb::create(backend).await else {
-        return;
-    };
+    let db = TestDb::create(backend).await;
     let settings = "workers=8, lease_secs=2, idle_poll_ms=100";
     let first = Server::start(&db.url, settings).await;
     let mut ids = Vec::new();
@@ -98,11 +99,8 @@ async fn every_operation_ends_finished_after_a_kill_9_and_a_restart(backend: Bac
     }
 }
 
-#[rocket::async_test]
 async fn two_processes_on_one_postgres_database_run_each_operation_exactly_once() {
-    let Some(db) = TestDb::create(Backend::Postgres).await else {
-        return;
-    };
+    let db = TestDb::create(Backend::Postgres).await;
     let settings = "workers=4, idle_poll_ms=50";
     let servers = [
         Server::start(&db.url, settings).await,
@@ -138,9 +136,7 @@ async fn two_processes_on_one_postgres_database_run_each_operation_exactly_once(
 }
 
 async fn sigterm_finishes_short_operations_and_gives_back_long_ones(backend: Backend) {
-    let Some(db) = TestDb::create(backend).await else {
-        return;
-    };
+    let db = TestDb::create(backend).await;
     let server = Server::start(&db.url, "workers=2, idle_poll_ms=100").await;
     let short = server
         .create_echo(json!({"delay_ms": 300, "result": "short"}))
@@ -170,9 +166,7 @@ async fn sigterm_finishes_short_operations_and_gives_back_long_ones(backend: Bac
 async fn logs_are_json_lines_with_request_ids_and_never_hold_a_secret(backend: Backend) {
     const KEY: &str = "sk-never-log-this-7c1d";
     const DB_PASSWORD: &str = "db-password-never-logged-5e2a";
-    let Some(db) = TestDb::create(backend).await else {
-        return;
-    };
+    let db = TestDb::create(backend).await;
     // PostgreSQL here trusts loopback, so any password connects.
     let url = match backend {
         Backend::Postgres => db
@@ -211,16 +205,28 @@ async fn logs_are_json_lines_with_request_ids_and_never_hold_a_secret(backend: B
         .collect();
     let create = events
         .iter()
-        .find(|e| e["event"] == "request" && e["method"] == "POST")
+        .find(|e| e["message"] == "request" && e["method"] == "POST")
         .expect("the create request is logged");
     assert_eq!(create["route"], "/api/v1/operations");
     assert_eq!(create["status"], 202);
-    assert!(create["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    let request_id = create["span"]["request_id"].as_str().unwrap_or_default();
+    assert!(
+        !request_id.is_empty(),
+        "the request id is a field of the request's span"
+    );
     assert!(create["latency_ms"].is_number());
     for step in ["operation.created", "operation.claimed", "operation.failed"] {
         let logged = events
             .iter()
-            .find(|e| e["event"] == step && e["operation_id"] == id.to_string());
+            .find(|e| e["message"] == step && e["operation_id"] == id.to_string());
         assert!(logged.is_some(), "{step} of {id} is logged");
     }
+    let created = events
+        .iter()
+        .find(|e| e["message"] == "operation.created")
+        .unwrap();
+    assert_eq!(
+        created["span"]["request_id"], request_id,
+        "what a request logs carries its id"
+    );
 }

@@ -68,9 +68,15 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .expect("start the longrun binary");
+        Server::attach(child, &format!("http://127.0.0.1:{port}")).await
+    }
+
+    /// The binary started as `child`, listening at `base_url`, once it
+    /// answers.
+    pub async fn attach(child: Child, base_url: &str) -> Server {
         let server = Server {
             child,
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url: base_url.to_owned(),
             http: reqwest::Client::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -4,11 +4,13 @@ use rocket::figment::Figment;
 use rocket::serde::json::json;
 
 use crate::helpers::{Backend, TestApp};
-use crate::on_both_backends;
+use crate::trials;
 
-on_both_backends!(
-    shutdown_lets_a_running_handler_finish_within_the_grace_period,
-    shutdown_gives_back_to_pending_what_outlasts_the_grace_period,
+trials!(
+    on_both_backends: [
+        shutdown_lets_a_running_handler_finish_within_the_grace_period,
+        shutdown_gives_back_to_pending_what_outlasts_the_grace_period,
+    ],
 );
 
 fn one_worker_with_grace(grace: u32) -> impl FnOnce(Figment) -> Figment {
@@ -20,9 +22,7 @@ fn one_worker_with_grace(grace: u32) -> impl FnOnce(Figment) -> Figment {
 }
 
 async fn shutdown_lets_a_running_handler_finish_within_the_grace_period(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, one_worker_with_grace(10)).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, one_worker_with_grace(10)).await;
     let id = app
         .create("echo", json!({"delay_ms": 500, "result": "finished"}))
         .await;
@@ -39,9 +39,7 @@ async fn shutdown_lets_a_running_handler_finish_within_the_grace_period(backend:
 }
 
 async fn shutdown_gives_back_to_pending_what_outlasts_the_grace_period(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, one_worker_with_grace(1)).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, one_worker_with_grace(1)).await;
     let id = app.create("echo", json!({"delay_ms": 60_000})).await;
     app.wait_for(id, Duration::from_secs(5), |op| op["status"] == "processing")
         .await;

@@ -4,10 +4,14 @@ use std::time::{Duration, Instant};
 use rocket::http::Status;
 
 use crate::helpers::{Backend, NewRow, TestApp, TestDb, TestResponse};
-use crate::on_both_backends;
 use crate::proxy::Proxy;
+use crate::trials;
 
-on_both_backends!(an_unreachable_database_is_a_503_and_the_service_recovers_by_itself);
+trials!(
+    on_both_backends: [
+        an_unreachable_database_is_a_503_and_the_service_recovers_by_itself,
+    ],
+);
 
 /// Takes the test's database out of the service's reach: for PostgreSQL the
 /// network path is cut; for SQLite the directory holding the file goes away,
@@ -33,8 +37,8 @@ impl Outage {
     }
 }
 
-pub async fn spawn_with_outage(backend: Backend) -> Option<(TestApp, Outage)> {
-    let db = TestDb::create(backend).await?;
+pub async fn spawn_with_outage(backend: Backend) -> (TestApp, Outage) {
+    let db = TestDb::create(backend).await;
     match backend {
         Backend::Sqlite => {
             let dir = db.dir.path().join("volume");
@@ -48,7 +52,7 @@ pub async fn spawn_with_outage(backend: Backend) -> Option<(TestApp, Outage)> {
                     .merge(("operations.cache_max_staleness_ms", 3000))
             })
             .await;
-            Some((app, Outage::Volume { dir, away }))
+            (app, Outage::Volume { dir, away })
         }
         Backend::Postgres => {
             let parsed = url::Url::parse(&db.url).unwrap();
@@ -57,7 +61,7 @@ pub async fn spawn_with_outage(backend: Backend) -> Option<(TestApp, Outage)> {
             let mut through_proxy = parsed.clone();
             through_proxy.set_port(Some(proxy.addr.port())).unwrap();
             let app = TestApp::spawn_on(db, through_proxy.as_str(), |f| f).await;
-            Some((app, Outage::Network(proxy)))
+            (app, Outage::Network(proxy))
         }
     }
 }
@@ -86,9 +90,7 @@ pub async fn poll_until(app: &TestApp, path: &str, wanted: Status, interval: Dur
 }
 
 async fn an_unreachable_database_is_a_503_and_the_service_recovers_by_itself(backend: Backend) {
-    let Some((app, outage)) = spawn_with_outage(backend).await else {
-        return;
-    };
+    let (app, outage) = spawn_with_outage(backend).await;
     let id = app.db.connect().await.insert(NewRow::pending()).await;
     let path = format!("/api/v1/operations/{id}");
     assert_eq!(app.get(&path).await.status, Status::Ok);

@@ -1,36 +1,16 @@
 // End-to-end tests of the page in headless Chromium (Debian's, driven by
 // playwright-core) against the real release binary. Run with
-// `node --test tests/e2e/` from the repository root.
+// `node --test tests/e2e/` from the repository root; harness.mjs says which
+// binary and which Chromium, and where the screenshots go.
 //
-// - The binary: $LONGRUN_BIN, else target/release/longrun (built with
-//   `cargo build --release` when missing).
-// - Chromium: $CHROMIUM_PATH, else /usr/bin/chromium
-//   (`apt-get install -y chromium`).
-// - Each run gets a fresh SQLite database in a temporary directory and a
-//   free port on 127.0.0.1; the server is killed at the end, also on failure.
-// - Screenshots of each final state go to target/e2e/.
 // - Until the server sends the Content-Security-Policy itself, the tests add
 //   the intended policy to the page's response, and every test fails on a
 //   console error (a CSP violation is one).
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = process.env.LONGRUN_BIN
-  ? path.resolve(ROOT, process.env.LONGRUN_BIN)
-  : path.join(ROOT, 'target', 'release', 'longrun');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'target', 'e2e');
+import { collectProblems, launchBrowser, screenshot, startServer } from './harness.mjs';
 
 const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
@@ -40,89 +20,8 @@ const CSP =
 const WAIT_MS = 20_000;
 
 let server = null;
-let serverLog = '';
-let dataDir = null;
 let baseUrl = null;
 let browser = null;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function startServer() {
-  if (!existsSync(BIN)) {
-    if (process.env.LONGRUN_BIN) throw new Error(`LONGRUN_BIN=${BIN} does not exist`);
-    console.log(`# ${BIN} is missing: cargo build --release (this may take minutes)`);
-    const build = spawnSync('cargo', ['build', '--release'], { cwd: ROOT, stdio: 'inherit' });
-    if (build.status !== 0) throw new Error('cargo build --release failed');
-  }
-  dataDir = mkdtempSync(path.join(tmpdir(), 'longrun-e2e-'));
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, [], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ROCKET_PORT: String(port),
-      ROCKET_ADDRESS: '127.0.0.1',
-      ROCKET_LOG_LEVEL: 'critical',
-      ROCKET_DATABASES: `{operations={url="sqlite://${dataDir}/e2e.db"}}`,
-      ROCKET_OPERATIONS: '{enable_echo=true, workers=2, idle_poll_ms=100}',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout.on('data', (chunk) => {
-    serverLog += chunk;
-  });
-  server.stderr.on('data', (chunk) => {
-    serverLog += chunk;
-  });
-  const exited = new Promise((resolve) => server.once('exit', (code, signal) => resolve({ code, signal })));
-
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const early = await Promise.race([exited, sleep(0).then(() => null)]);
-    if (early) throw new Error(`the server exited (${JSON.stringify(early)}):\n${serverLog}`);
-    try {
-      const response = await fetch(`${baseUrl}/api/v1/operations/${randomUUID()}`);
-      if (response.status === 404) return;
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(100);
-  }
-  throw new Error(`the server did not answer within 30 s:\n${serverLog}`);
-}
-
-async function stopServer() {
-  if (!server) return;
-  const child = server;
-  server = null;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const stopped = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
-    if (!stopped) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
-}
-
-process.on('exit', () => {
-  // Last resort if the runner is interrupted.
-  if (server && server.exitCode === null) server.kill('SIGKILL');
-});
 
 /** Calls the API directly (not through the page). */
 async function api(method, pathname, body) {
@@ -157,12 +56,8 @@ async function openPage({ width = 1024, height = 900, colorScheme = 'light' } = 
     },
   );
   const page = await context.newPage();
-  const problems = [];
+  const problems = collectProblems(page);
   const requests = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('request', (request) => {
     if (request.url().includes('/api/')) {
       requests.push({
@@ -215,11 +110,6 @@ function assertPollCadence(requests) {
   }
 }
 
-async function screenshot(page, name) {
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
 const text = (page, selector) => page.locator(selector).textContent();
 const visible = (page, selector, timeout = WAIT_MS) =>
   page.locator(selector).waitFor({ state: 'visible', timeout });
@@ -236,31 +126,16 @@ async function waitForText(page, selector, pattern, timeout = WAIT_MS) {
 }
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium`);
-  }
-  await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  browser = await launchBrowser();
+  server = await startServer();
+  baseUrl = server.baseUrl;
 });
 
 after(async () => {
   try {
     await browser?.close();
   } finally {
-    await stopServer();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await server?.stop();
   }
 });
 

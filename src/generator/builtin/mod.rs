@@ -5,7 +5,7 @@ mod bank;
 mod rubric;
 
 use super::{Feedback, FeedbackRequest, Generator, Question, QuestionRequest};
-use crate::handlers::{HandlerError, Progress};
+use crate::domain::{HandlerError, Progress};
 
 pub use bank::Bank;
 

@@ -15,8 +15,8 @@
 //! cannot be complete however apt: at most 4 under 40 words, 6 under 90,
 //! 8 under 150, 10 beyond.
 
+use crate::domain::Progress;
 use crate::generator::{Feedback, FeedbackRequest, QuestionType};
-use crate::handlers::Progress;
 
 const STOPWORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "by", "can", "did", "do", "does", "for", "from", "had", "has",

@@ -1,23 +1,20 @@
-//! The service's own settings: the `operations` key of the figment
-//! (`[default.operations]` in `Rocket.toml`, `ROCKET_OPERATIONS` in the
-//! environment).
+//! The service's own settings, under `operations`, each with its default.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::serde::Deserialize;
-use rocket::{Build, Rocket};
 
-use crate::rate_limit::RateLimitConfig;
-use crate::telemetry::LogFormat;
+use super::InvalidSetting;
 
-/// Every setting of the service, with its default.
+/// Every setting of the service, with its default. Unknown keys are
+/// refused, so that a misspelt one is named rather than ignored.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(crate = "rocket::serde", default)]
+#[serde(crate = "rocket::serde", default, deny_unknown_fields)]
 pub struct OperationsConfig {
-    /// The directory served at `/`.
-    pub static_dir: PathBuf,
+    /// Serve the page from this directory instead of the copy built into
+    /// the binary (for working on the page).
+    pub static_dir: Option<PathBuf>,
     /// Background workers in this process; 0 serves polls only.
     pub workers: usize,
     /// How often an idle worker looks for operations created by another
@@ -58,11 +55,32 @@ pub struct OperationsConfig {
     pub rate_limit: RateLimitConfig,
     /// Origins whose pages may call the API (`"*"` for any).
     pub cors_allowed_origins: Vec<String>,
-    /// The event log: `text`, `json` or `off`.
+    /// The service's log lines: `text`, `json` or `off`.
     pub log_format: LogFormat,
     /// Which generator writes questions and feedback.
     pub generator: GeneratorKind,
     pub openai: OpenAiConfig,
+}
+
+/// `operations.rate_limit`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(crate = "rocket::serde", default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub poll_per_second: u32,
+    pub poll_burst: u32,
+    pub create_per_second: u32,
+    pub create_burst: u32,
+    pub trust_forwarded_for: bool,
+}
+
+/// `operations.log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(crate = "rocket::serde", rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -77,7 +95,7 @@ pub enum GeneratorKind {
 /// The OpenAI-compatible generator. The key is read from `OPENAI_API_KEY`,
 /// never from configuration files.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(crate = "rocket::serde", default)]
+#[serde(crate = "rocket::serde", default, deny_unknown_fields)]
 pub struct OpenAiConfig {
     pub base_url: String,
     pub model: String,
@@ -87,7 +105,7 @@ pub struct OpenAiConfig {
 impl Default for OperationsConfig {
     fn default() -> Self {
         Self {
-            static_dir: PathBuf::from("static"),
+            static_dir: None,
             workers: 4,
             idle_poll_ms: 1000,
             lease_secs: 30,
@@ -110,6 +128,19 @@ impl Default for OperationsConfig {
             cors_allowed_origins: Vec::new(),
             generator: GeneratorKind::Builtin,
             openai: OpenAiConfig::default(),
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_per_second: 10,
+            poll_burst: 20,
+            create_per_second: 2,
+            create_burst: 10,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -139,12 +170,20 @@ impl OperationsConfig {
         Duration::from_secs(self.handler_timeout_secs)
     }
 
+    pub fn retry_backoff(&self) -> Duration {
+        Duration::from_millis(self.retry_backoff_ms)
+    }
+
     pub fn retention(&self) -> Duration {
         Duration::from_secs(self.retention_secs)
     }
 
     pub fn sweep_interval(&self) -> Duration {
         Duration::from_secs(self.sweep_interval_secs)
+    }
+
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_secs(self.max_wait_secs)
     }
 
     pub fn recheck(&self) -> Duration {
@@ -155,12 +194,16 @@ impl OperationsConfig {
         Duration::from_millis(self.cache_max_staleness_ms)
     }
 
+    pub fn sse_heartbeat(&self) -> Duration {
+        Duration::from_secs(self.sse_heartbeat_secs)
+    }
+
     pub fn progress_interval(&self) -> Duration {
         Duration::from_millis(self.progress_interval_ms)
     }
 
-    /// Settings that would stall the service are refused at launch.
-    fn validate(&self) -> Result<(), String> {
+    /// Settings that would stall the service are refused.
+    pub(super) fn check(&self) -> Result<(), InvalidSetting> {
         let positive = [
             ("idle_poll_ms", self.idle_poll_ms),
             ("lease_secs", self.lease_secs),
@@ -173,39 +216,12 @@ impl OperationsConfig {
             ("openai.timeout_secs", self.openai.timeout_secs),
         ];
         match positive.iter().find(|(_, value)| *value == 0) {
-            Some((name, _)) => Err(format!("{name} must be greater than 0")),
+            Some((name, _)) => Err(InvalidSetting::new(
+                format!("{}.{name}", Self::KEY),
+                "0",
+                "a whole number greater than 0",
+            )),
             None => Ok(()),
-        }
-    }
-}
-
-/// Reads [`OperationsConfig`] into managed state, failing launch when it
-/// does not parse.
-pub struct Settings;
-
-#[rocket::async_trait]
-impl Fairing for Settings {
-    fn info(&self) -> Info {
-        Info {
-            name: "Settings",
-            kind: Kind::Ignite,
-        }
-    }
-
-    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let config = rocket
-            .figment()
-            .focus(OperationsConfig::KEY)
-            .extract::<OperationsConfig>();
-        match config
-            .map_err(|e| e.to_string())
-            .and_then(|c| c.validate().map(|()| c))
-        {
-            Ok(config) => Ok(rocket.manage(config)),
-            Err(e) => {
-                rocket::error!("invalid `{}` configuration: {e}", OperationsConfig::KEY);
-                Err(rocket)
-            }
         }
     }
 }

@@ -1,0 +1,42 @@
+//! The re-check: every `recheck_ms`, the watched operations are read in
+//! one query and the waiters of those that changed are woken. It covers
+//! whatever changed a row without the database reporting it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rocket::tokio::{self, time};
+use rocket::Shutdown;
+use uuid::Uuid;
+
+use super::Changes;
+use crate::report::Chain;
+use crate::store::Store;
+
+/// Re-checks the watched operations every `every` until shutdown.
+pub async fn run(store: Store, changes: Changes, every: Duration, mut shutdown: Shutdown) {
+    let mut ticks = time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = &mut shutdown => return,
+        }
+        let ids = changes.watched_ids();
+        if ids.is_empty() {
+            continue;
+        }
+        match store.find_many(&ids).await {
+            Ok(operations) => {
+                let mut gone: HashSet<Uuid> = ids.into_iter().collect();
+                for operation in operations {
+                    gone.remove(&operation.id);
+                    changes.recheck(operation.id, Some(operation.representation().etag));
+                }
+                for id in gone {
+                    changes.recheck(id, None);
+                }
+            }
+            Err(e) => tracing::warn!(error = %Chain(&e), "recheck.error"),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The operations as routes, workers and the sweeper use them: the store's
+//! reads and writes, with every write of this process published to the
+//! [`Changes`] (so that polls held in memory and waiting clients see it at
+//! once), and polls answered from memory when they can be.
+
+use std::time::Duration;
+
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::serde::json::Value;
+use rocket::tokio;
+use rocket::{Build, Orbit, Rocket};
+use uuid::Uuid;
+
+use crate::changes::{feed, recheck, Changes, Observed, PollCache};
+use crate::config::OperationsConfig;
+use crate::domain::{ErrorCode, Operation, ProgressReport};
+use crate::startup::{self, needs, StartError};
+use crate::store::{ClaimToken, Claimed, Created, ExpiredLeases, NewOperation, Store, StoreError};
+
+/// The store with this process's writes published. Cheap to clone.
+#[derive(Clone)]
+pub struct Operations {
+    store: Store,
+    changes: Changes,
+}
+
+impl Operations {
+    pub fn new(store: Store, changes: Changes) -> Self {
+        Operations { store, changes }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
+    /// The operation as polls send it: from memory when it is held there,
+    /// else read (together with other polls' misses), and kept for the next
+    /// poll. Never writes.
+    pub async fn observe(&self, id: Uuid) -> Result<Option<Observed>, StoreError> {
+        let cache = self.changes.cache();
+        if let Some(observed) = cache.get(id) {
+            return Ok(Some(observed));
+        }
+        let ticket = cache.ticket(id);
+        let Some(operation) = self.store.find_gathered(id).await? else {
+            return Ok(None);
+        };
+        let observed = Observed::new(&operation);
+        cache.store(ticket, id, &observed);
+        Ok(Some(observed))
+    }
+
+    /// The operation with this id, read from the database. Never writes.
+    pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
+        self.store.find(id).await
+    }
+
+    /// Inserts a pending operation, unless its idempotency key was used.
+    pub async fn create(&self, new: NewOperation) -> Result<Created, StoreError> {
+        let writing = self.changes.writing(new.id);
+        let created = self.store.create(new).await?;
+        writing.written(match &created {
+            Created::New(operation) => Some(operation),
+            Created::Existing(_) | Created::KeyReused => None,
+        });
+        Ok(created)
+    }
+
+    /// Claims the oldest pending operations that are due, at most `limit`.
+    pub async fn claim(&self, worker: &str, lease: Duration, limit: u32) -> Result<Vec<Claimed>, StoreError> {
+        let claimed = self.store.claim(worker, lease, limit).await?;
+        for claimed in &claimed {
+            self.changes.publish(claimed.token.id);
+        }
+        Ok(claimed)
+    }
+
+    /// Extends a claim; false when it was lost. Changes nothing clients see.
+    pub async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<bool, StoreError> {
+        self.store.renew(token, lease).await
+    }
+
+    /// processing → completed; false when the claim was lost.
+    pub async fn complete(&self, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
+        Ok(writing.written(self.store.complete(token, result).await?.as_ref()))
+    }
+
+    /// processing → failed; false when the claim was lost.
+    pub async fn fail(&self, token: &ClaimToken, code: ErrorCode, message: &str) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
+        Ok(writing.written(self.store.fail(token, code, message).await?.as_ref()))
+    }
+
+    /// processing → pending after `delay`; false when the claim was lost.
+    pub async fn retry_later(&self, token: &ClaimToken, delay: Duration) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
+        Ok(writing.written(self.store.retry_later(token, delay).await?.as_ref()))
+    }
+
+    /// Records a running handler's progress; false when the claim was lost.
+    pub async fn set_progress(
+        &self,
+        token: &ClaimToken,
+        progress: &ProgressReport,
+    ) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
+        Ok(writing.written(self.store.set_progress(token, progress).await?.as_ref()))
+    }
+
+    /// processing → pending at once, the attempt handed back; false when
+    /// the claim was lost.
+    pub async fn give_back(&self, token: &ClaimToken) -> Result<bool, StoreError> {
+        let writing = self.changes.writing(token.id);
+        Ok(writing.written(self.store.give_back(token).await?.as_ref()))
+    }
+
+    /// pending or processing → failed with `CANCELLED`; `None` when there
+    /// was nothing to cancel.
+    pub async fn cancel(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
+        let writing = self.changes.writing(id);
+        let cancelled = self.store.cancel(id).await?;
+        writing.written(cancelled.as_ref());
+        Ok(cancelled)
+    }
+
+    /// Takes back the operations whose lease ran out.
+    pub async fn expire_leases(&self, max_attempts: u32) -> Result<ExpiredLeases, StoreError> {
+        let expired = self.store.expire_leases(max_attempts).await?;
+        for id in expired.requeued.iter().chain(&expired.failed) {
+            self.changes.publish(*id);
+        }
+        Ok(expired)
+    }
+
+    /// Deletes finished operations last changed more than `age` ago;
+    /// returns how many.
+    pub async fn delete_finished_older_than(&self, age: Duration) -> Result<u64, StoreError> {
+        let deleted = self.store.delete_finished_older_than(age).await?;
+        for id in deleted.iter().flatten() {
+            self.changes.publish(*id);
+        }
+        Ok(deleted.len() as u64)
+    }
+}
+
+const PART: &str = "change tracking";
+
+/// Tracks changes of operations for polls and waiting clients: manages the
+/// [`Changes`] (waiters and the operations held in memory) and the
+/// [`Operations`] over the store. Starts, at liftoff, the task that follows
+/// the database's reports of changes and the re-check of watched
+/// operations.
+pub struct ChangeTracking {
+    config: OperationsConfig,
+}
+
+impl ChangeTracking {
+    pub fn new(config: &OperationsConfig) -> Self {
+        ChangeTracking {
+            config: config.clone(),
+        }
+    }
+
+    fn start(&self, rocket: &Rocket<Build>) -> Result<Operations, StartError> {
+        let store = needs::<Store>(rocket, PART)?;
+        let cache = PollCache::new(self.config.cache_entries, self.config.cache_max_staleness());
+        Ok(Operations::new(store, Changes::new(cache)))
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for ChangeTracking {
+    fn info(&self) -> Info {
+        Info {
+            name: "Change tracking",
+            kind: Kind::Ignite | Kind::Liftoff,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        match self.start(&rocket) {
+            Ok(operations) => Ok(rocket.manage(operations.changes.clone()).manage(operations)),
+            Err(e) => Err(startup::failed(rocket, e)),
+        }
+    }
+
+    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        let Some(operations) = rocket.state::<Operations>() else {
+            return;
+        };
+        let (store, changes) = (operations.store.clone(), operations.changes.clone());
+        // Twice per staleness allowed, so that a late reading still falls
+        // within it.
+        let every = self.config.cache_max_staleness() / 2;
+        tokio::spawn(feed::follow(
+            store.clone(),
+            changes.clone(),
+            every,
+            rocket.shutdown(),
+        ));
+        tokio::spawn(recheck::run(
+            store,
+            changes,
+            self.config.recheck(),
+            rocket.shutdown(),
+        ));
+    }
+}

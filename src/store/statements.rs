@@ -1,0 +1,214 @@
+//! Every statement of the store, written once and rendered for the
+//! backend when the store is made. Status changes come from the domain's
+//! [`Transition`]s: a statement moves a row only from the statuses its
+//! transition starts from, and a write of a worker only while its claim
+//! holds.
+
+use super::dialect::{applies, finished, literal, moves, ColumnType, Dialect};
+use super::record::COLUMNS;
+use crate::domain::{Status, Transition};
+
+/// The statements of one backend.
+pub(super) struct Statements {
+    pub find: String,
+    pub find_many: String,
+    pub find_by_idempotency_key: String,
+    pub insert: String,
+    pub claim: String,
+    pub renew: String,
+    pub set_progress: String,
+    pub complete: String,
+    pub fail: String,
+    pub retry_later: String,
+    pub give_back: String,
+    pub cancel: String,
+    pub requeue_expired: String,
+    pub fail_expired: String,
+    pub delete_finished: String,
+    pub count_by_status: String,
+    pub ping: String,
+}
+
+/// The claim a worker's write of a single operation must still hold, at
+/// parameters 1 (id), 2 (worker) and 3 (attempt).
+fn claim_held(transition: Transition) -> String {
+    format!(
+        "id = $1 AND claimed_by = $2 AND attempts = $3 AND {}",
+        applies(transition)
+    )
+}
+
+/// The same for writes of many operations, against the table `v`.
+fn claims_held(transition: Transition) -> String {
+    format!(
+        "id = v_id AND claimed_by = v_worker AND attempts = v_attempt AND {}",
+        applies(transition)
+    )
+}
+
+/// The columns that name claims in the writes of many operations.
+const CLAIMS: [(&str, ColumnType); 3] = [
+    ("v_id", ColumnType::Uuid),
+    ("v_worker", ColumnType::Text),
+    ("v_attempt", ColumnType::Int),
+];
+
+fn with_claims(more: &[(&'static str, ColumnType)]) -> Vec<(&'static str, ColumnType)> {
+    CLAIMS.iter().chain(more).copied().collect()
+}
+
+/// A lease that ran out, or a processing row without one (left by another
+/// program).
+fn lease_expired(d: Dialect) -> String {
+    format!("(lease_expires_at IS NULL OR lease_expires_at <= {})", d.now())
+}
+
+impl Statements {
+    pub fn new(d: Dialect) -> Self {
+        let now = d.now();
+        let sql = |text: String| d.finish(&text);
+        Statements {
+            find: sql(format!("SELECT {COLUMNS} FROM operations WHERE id = $1")),
+            find_many: sql(format!(
+                "SELECT {COLUMNS} FROM operations WHERE id IN (SELECT v_id FROM {})",
+                d.rows_of(1, &[("v_id", ColumnType::Uuid)])
+            )),
+            find_by_idempotency_key: sql(format!(
+                "SELECT {COLUMNS}, request_hash FROM operations WHERE idempotency_key = $1"
+            )),
+            // SQLite reads `ON CONFLICT` after a bare `FROM` as a join
+            // constraint: the `WHERE true` ends the SELECT.
+            insert: sql(format!(
+                "INSERT INTO operations (id, operation_type, status, input, idempotency_key, request_hash)
+                 SELECT v_id, v_type, {pending}, v_input, v_key, v_hash FROM {rows} WHERE true
+                 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                 RETURNING {COLUMNS}",
+                pending = literal(Status::Pending),
+                rows = d.rows_of(
+                    1,
+                    &[
+                        ("v_id", ColumnType::Uuid),
+                        ("v_type", ColumnType::Text),
+                        ("v_input", ColumnType::Json),
+                        ("v_key", ColumnType::Text),
+                        ("v_hash", ColumnType::Text),
+                    ]
+                ),
+            )),
+            // The rows are picked once, in a materialized CTE: as an `IN`
+            // subquery, PostgreSQL may run it again for each row it updates,
+            // and with SKIP LOCKED each run picks other rows.
+            claim: sql(format!(
+                "WITH due AS MATERIALIZED (
+                     SELECT id FROM operations
+                      WHERE {applies} AND available_at <= {now}
+                      ORDER BY created_at, id LIMIT $3 {skip_locked})
+                 UPDATE operations
+                    SET {moves}, attempts = attempts + 1, claimed_by = $1,
+                        lease_expires_at = {lease_end}, updated_at = {now}
+                  WHERE id IN (SELECT id FROM due) AND {applies}
+                 RETURNING {COLUMNS}, input, claimed_by",
+                moves = moves(Transition::Claim),
+                applies = applies(Transition::Claim),
+                lease_end = d.now_plus("$2"),
+                skip_locked = d.skip_locked(),
+            )),
+            renew: sql(format!(
+                "UPDATE operations SET lease_expires_at = {} WHERE {} RETURNING id",
+                d.now_plus("$4"),
+                claim_held(Transition::Complete),
+            )),
+            set_progress: sql(format!(
+                "UPDATE operations SET progress = $4, updated_at = {now} WHERE {} RETURNING {COLUMNS}",
+                claim_held(Transition::Complete),
+            )),
+            complete: sql(format!(
+                "UPDATE operations
+                    SET {}, result = v_result, lease_expires_at = NULL, updated_at = {now}
+                   FROM {}
+                  WHERE {}
+                 RETURNING {COLUMNS}",
+                moves(Transition::Complete),
+                d.rows_of(1, &with_claims(&[("v_result", ColumnType::Json)])),
+                claims_held(Transition::Complete),
+            )),
+            fail: sql(format!(
+                "UPDATE operations
+                    SET {}, error_code = v_code, error_message = v_message, lease_expires_at = NULL,
+                        updated_at = {now}
+                   FROM {}
+                  WHERE {}
+                 RETURNING {COLUMNS}",
+                moves(Transition::Fail),
+                d.rows_of(
+                    1,
+                    &with_claims(&[("v_code", ColumnType::Text), ("v_message", ColumnType::Text)])
+                ),
+                claims_held(Transition::Fail),
+            )),
+            retry_later: sql(format!(
+                "UPDATE operations
+                    SET {}, available_at = {}, lease_expires_at = NULL, updated_at = {now}
+                   FROM {}
+                  WHERE {}
+                 RETURNING {COLUMNS}",
+                moves(Transition::RetryLater),
+                d.now_plus("v_delay"),
+                d.rows_of(1, &with_claims(&[("v_delay", ColumnType::Float)])),
+                claims_held(Transition::RetryLater),
+            )),
+            // The interrupted attempt is handed back: the worker stopped,
+            // the operation did not fail.
+            give_back: sql(format!(
+                "UPDATE operations
+                    SET {}, attempts = attempts - 1, available_at = {now}, lease_expires_at = NULL,
+                        updated_at = {now}
+                  WHERE {}
+                 RETURNING {COLUMNS}",
+                moves(Transition::GiveBack),
+                claim_held(Transition::GiveBack),
+            )),
+            cancel: sql(format!(
+                "UPDATE operations
+                    SET {}, error_code = $2, error_message = $3, lease_expires_at = NULL, updated_at = {now}
+                  WHERE id = $1 AND {}
+                 RETURNING {COLUMNS}",
+                moves(Transition::Cancel),
+                applies(Transition::Cancel),
+            )),
+            requeue_expired: sql(format!(
+                "UPDATE operations SET {}, lease_expires_at = NULL, updated_at = {now}
+                  WHERE {} AND {} AND attempts < $1
+                 RETURNING {}",
+                moves(Transition::RequeueExpired),
+                applies(Transition::RequeueExpired),
+                lease_expired(d),
+                d.id_as_text(),
+            )),
+            fail_expired: sql(format!(
+                "UPDATE operations
+                    SET {}, error_code = $2, error_message = $3, lease_expires_at = NULL, updated_at = {now}
+                  WHERE {} AND {} AND attempts >= $1
+                 RETURNING {}",
+                moves(Transition::FailExpired),
+                applies(Transition::FailExpired),
+                lease_expired(d),
+                d.id_as_text(),
+            )),
+            // In batches, so that a large backlog never holds the write lock
+            // (SQLite) or many row locks (PostgreSQL) long.
+            delete_finished: sql(format!(
+                "WITH expired AS MATERIALIZED (
+                     SELECT id FROM operations WHERE {} AND updated_at < {} LIMIT $2 {})
+                 DELETE FROM operations WHERE id IN (SELECT id FROM expired)
+                 RETURNING {}",
+                finished(),
+                d.now_plus("$1"),
+                d.skip_locked(),
+                d.id_as_text(),
+            )),
+            count_by_status: "SELECT status, count(*) FROM operations GROUP BY status".to_owned(),
+            ping: "SELECT 1".to_owned(),
+        }
+    }
+}

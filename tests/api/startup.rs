@@ -1,0 +1,207 @@
+//! The release binary as a newcomer and an operator meet it: started with
+//! nothing, it serves on its defaults; started with a setting that does
+//! not fit, it says which in one line and exits with status 1.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rocket::serde::json::Value;
+
+use crate::server::Server;
+use crate::trials;
+
+trials!(
+    on_both_backends: [],
+    on_sqlite: [
+        the_binary_alone_in_an_empty_directory_serves_on_its_defaults,
+        a_setting_of_the_wrong_type_is_one_line_naming_key_value_and_what_is_accepted,
+        an_unknown_setting_is_named,
+        a_setting_that_would_stall_the_service_is_refused,
+        a_database_url_of_another_scheme_is_refused,
+        a_database_path_that_cannot_be_written_is_refused,
+        a_rocket_setting_that_does_not_fit_is_refused_the_same_way,
+        a_missing_static_dir_is_refused,
+        a_part_that_cannot_start_says_why_in_one_line,
+    ],
+);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary in `dir`, with no environment but `env`.
+fn binary(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_longrun"));
+    command.current_dir(dir).env_clear().envs(env.iter().copied());
+    command
+}
+
+/// Runs the binary until it exits; panics if it is still running after
+/// 30 s.
+fn run_to_exit(dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut child = binary(dir, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the binary did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Asserts exit status 1 and exactly one line of output, with no panic
+/// and no backtrace; returns that line.
+fn the_one_line(output: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {text}");
+    assert!(
+        !text.contains("panicked") && !text.contains("backtrace"),
+        "{text}"
+    );
+    lines[0].to_owned()
+}
+
+fn refused(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    the_one_line(&run_to_exit(dir.path(), env))
+}
+
+fn assert_names(line: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(line.contains(part), "{part:?} in: {line}");
+    }
+}
+
+async fn the_binary_alone_in_an_empty_directory_serves_on_its_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    // Only the port: 8000, the default, may be taken on this machine.
+    let child = binary(dir.path(), &[("ROCKET_PORT", &port)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server::attach(child, &format!("http://127.0.0.1:{port}")).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{}{path}", server.base_url)).send();
+
+    assert!(
+        dir.path().join("data/longrun.db").is_file(),
+        "SQLite at ./data/longrun.db"
+    );
+    let ready = get("/health/ready").await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let too_large = format!(
+        r#"{{"operation_type": "question_generation", "input": {{"role": "{}"}}}}"#,
+        "x".repeat(200_000)
+    );
+    let refused = http
+        .post(format!("{}/api/v1/operations", server.base_url))
+        .header("Content-Type", "application/json")
+        .body(too_large)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 413, "the 64 KiB limit");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["detail"]["code"], "PAYLOAD_TOO_LARGE");
+
+    let created = http
+        .post(format!("{}/api/v1/operations", server.base_url))
+        .json(&rocket::serde::json::json!({"operation_type": "question_generation", "input": {"role": "Backend developer"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 202);
+    assert_eq!(created.headers()["retry-after"], "2");
+
+    let page = get("/").await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(
+        page.text().await.unwrap().contains("<script type=\"module\""),
+        "the page is built in"
+    );
+    let script = get("/js/operations.js").await.unwrap();
+    assert_eq!(script.status(), 200);
+    let docs = get("/docs/").await.unwrap();
+    assert_eq!(docs.status(), 200, "the docs page is built in");
+    assert!(docs.headers().get("server").is_none(), "no Server header");
+}
+
+async fn a_setting_of_the_wrong_type_is_one_line_naming_key_value_and_what_is_accepted() {
+    let line = refused(&[("ROCKET_OPERATIONS", r#"{workers="x"}"#)]);
+    assert_names(&line, &["operations.workers", "\"x\"", "ROCKET_"]);
+}
+
+async fn an_unknown_setting_is_named() {
+    let line = refused(&[("ROCKET_OPERATIONS", "{wokers=2}")]);
+    assert_names(&line, &["operations.wokers", "`workers`"]);
+}
+
+async fn a_setting_that_would_stall_the_service_is_refused() {
+    let line = refused(&[("ROCKET_OPERATIONS", "{lease_secs=0}")]);
+    assert_names(&line, &["operations.lease_secs", "0", "greater than 0"]);
+}
+
+async fn a_database_url_of_another_scheme_is_refused() {
+    let line = refused(&[("ROCKET_DATABASES", r#"{operations={url="mysql://x"}}"#)]);
+    assert_names(
+        &line,
+        &[
+            "databases.operations.url",
+            "\"mysql://x\"",
+            "sqlite://",
+            "postgres://",
+        ],
+    );
+}
+
+async fn a_database_path_that_cannot_be_written_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory cannot be made below a file, whoever runs the test.
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let url = format!("sqlite://{}/a-file/data/x.db", dir.path().display());
+    let databases = format!(r#"{{operations={{url="{url}"}}}}"#);
+    let line = the_one_line(&run_to_exit(dir.path(), &[("ROCKET_DATABASES", &databases)]));
+    assert_names(&line, &["databases.operations.url", &url, "directory"]);
+}
+
+async fn a_rocket_setting_that_does_not_fit_is_refused_the_same_way() {
+    let line = refused(&[("ROCKET_PORT", "eighty")]);
+    assert_names(&line, &["port", "\"eighty\""]);
+}
+
+async fn a_missing_static_dir_is_refused() {
+    let line = refused(&[("ROCKET_OPERATIONS", r#"{static_dir="no/such/dir"}"#)]);
+    assert_names(&line, &["operations.static_dir", "no/such/dir", "a directory"]);
+}
+
+async fn a_part_that_cannot_start_says_why_in_one_line() {
+    // A port nothing listens on: the store cannot open the database.
+    let databases = r#"{operations={url="postgres://postgres@127.0.0.1:9/longrun", connect_timeout=1}}"#;
+    let line = refused(&[("ROCKET_DATABASES", databases)]);
+    assert_names(&line, &["cannot start", "the store", "cannot open the database"]);
+}
