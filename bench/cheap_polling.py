@@ -2,7 +2,6 @@
 """Helpers of bench/cheap_polling.sh (Python 3.11 standard library only).
 
 Subcommands:
-  ready    wait until the service answers
   seed     create completed echo operations, write "<id>\\t<etag>" lines
   waiters  hold N long polls (?wait=) or N event streams on M operations that
            complete by themselves; measure the server's memory and database
@@ -10,25 +9,29 @@ Subcommands:
            latency of every waiter
   report   print the Markdown report of a results directory
 
-Every subcommand talks to 127.0.0.1 only.
+The steps every driver takes (ready, quiet, audit) and the helpers the
+drivers share come from bench/benchlib.py. Every subcommand talks to
+127.0.0.1 only.
 """
 
-import argparse
 import asyncio
 import http.client
 import json
 import os
-import platform
 import re
 import resource
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
-import uuid
 from datetime import datetime, timezone
+
+sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402
+    add_database, add_report, command_line, finish_report, fmt_ms, load, mib, proc_cpu_ticks, proc_fds,
+    proc_status, psql, read_int, realistic_result, report_head, run, server_sockets,
+)
 
 # --------------------------------------------------------------------------
 # Small HTTP helpers (blocking; used for setup, never in a measured window)
@@ -79,69 +82,8 @@ class Api:
         return json.loads(payload), headers.get("etag"), len(payload)
 
 
-QUESTIONS = [
-    "Walk me through how you would design an idempotent payment endpoint that is retried by "
-    "clients over an unreliable mobile network. Which guarantees do you give, and where do they live?",
-    "Tell me about a time a production incident was caused by a change you made. How did you find "
-    "out, what did you do in the first hour, and what changed in your process afterwards?",
-    "How would you paginate a large, frequently updated table in a public REST API so that clients "
-    "neither miss nor duplicate rows while they page through it?",
-    "Describe how you would migrate a busy PostgreSQL table to a new schema without downtime. "
-    "Which steps can be rolled back, and how do you know each one is safe?",
-    "A dashboard that used to load in two seconds now takes twenty. Explain how you would find "
-    "the cause, starting from the user's report, and which measurements you would trust.",
-    "Explain the trade-offs between polling, long polling and server-sent events for a client "
-    "that waits for a slow background job to finish.",
-]
-TOPICS = ["api design", "incident response", "pagination", "databases", "performance", "real-time"]
-DIFFICULTIES = ["junior", "middle", "senior"]
-
-
-def realistic_result(i):
-    """An interview-question-like result of 200-500 bytes of JSON."""
-    result = {
-        "question_text": QUESTIONS[i % len(QUESTIONS)],
-        "question_type": "behavioral" if i % 3 == 1 else "technical",
-        "difficulty": DIFFICULTIES[i % len(DIFFICULTIES)],
-        "topic": TOPICS[i % len(TOPICS)],
-        "generator": "builtin",
-        "seq": i,
-    }
-    size = len(json.dumps(result, separators=(",", ":")))
-    assert 200 <= size <= 500, size
-    return result
-
-
 # --------------------------------------------------------------------------
 # /proc and database probes
-
-
-def proc_status(pid):
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "Threads"):
-                fields[key] = int(value.split()[0])  # kB for Vm*, a count for Threads
-    return fields
-
-
-def proc_cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    # Fields after the parenthesised command name; utime and stime are 14 and 15.
-    rest = stat[stat.rindex(")") + 2 :].split()
-    return int(rest[11]) + int(rest[12])
-
-
-def proc_fds(pid):
-    links = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-        except OSError:
-            pass
-    return links
 
 
 def db_connections(pid, sqlite_db=None, pg_db=None):
@@ -154,11 +96,8 @@ def db_connections(pid, sqlite_db=None, pg_db=None):
         files = [l for l in links if l in (real, real + "-wal", real + "-shm")]
         main = [l for l in links if l == real]
         return {"kind": "sqlite fds", "fds": len(files), "main_file_fds": len(main)}
-    out = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc",
-         f"select count(*) from pg_stat_activity where datname = '{pg_db}'"],
-        capture_output=True, text=True, timeout=20, check=True,
-    ).stdout.strip()
+    out = psql("postgres", "-c", f"select count(*) from pg_stat_activity where datname = '{pg_db}'",
+               timeout=20).strip()
     return {"kind": "pg_stat_activity", "connections": int(out)}
 
 
@@ -172,10 +111,6 @@ def listen_overflows():
             table = dict(zip(names.split()[1:], map(int, values.split()[1:])))
             return table.get("ListenOverflows", 0) + table.get("ListenDrops", 0)
     return 0
-
-
-def server_sockets(pid):
-    return sum(1 for l in proc_fds(pid) if l.startswith("socket:"))
 
 
 TIME_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
@@ -215,150 +150,8 @@ def latency_summary(values_s):
     }
 
 
-def cpu_busy_ticks():
-    """user + nice + system ticks of all CPUs (softirq and steal apart)."""
-    with open("/proc/stat") as f:
-        fields = f.readline().split()
-    return int(fields[1]) + int(fields[2]) + int(fields[3])
-
-
-def cpu_total_ticks():
-    with open("/proc/stat") as f:
-        fields = f.readline().split()
-    return sum(int(x) for x in fields[1:9])
-
-
-def top_processes(n=3):
-    """The processes that used the most CPU over the last second."""
-    def snapshot():
-        ticks = {}
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    stat = f.read()
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:80]
-            except OSError:
-                continue
-            rest = stat[stat.rindex(")") + 2 :].split()
-            ticks[pid] = (int(rest[11]) + int(rest[12]), cmd or stat[stat.index("(") : stat.rindex(")") + 1])
-        return ticks
-
-    a = snapshot()
-    time.sleep(1)
-    b = snapshot()
-    used = sorted(((b[p][0] - a[p][0], b[p][1]) for p in b if p in a), reverse=True)
-    hz = os.sysconf("SC_CLK_TCK")
-    return [f"{t * 100 // hz}% {cmd}" for t, cmd in used[:n] if t > 0]
-
-
-def cmd_quiet(args):
-    """Waits until the machine is quiet: over a window of args.window seconds
-    all cores together are busy less than args.max_busy of one core."""
-    started = time.time()
-    hz = os.sysconf("SC_CLK_TCK")
-    busy = None
-    while True:
-        a = cpu_busy_ticks()
-        time.sleep(args.window)
-        busy = (cpu_busy_ticks() - a) / hz / args.window  # in cores
-        if busy <= args.max_busy:
-            print(f"machine quiet ({busy:.2f} cores busy) after {time.time() - started:.0f}s", file=sys.stderr)
-            waited_ok = True
-            break
-        if time.time() - started > args.timeout:
-            waited_ok = False
-            print(f"WARNING: the machine is still busy ({busy:.2f} cores) after {args.timeout:.0f}s; "
-                  f"going on, the figures may be disturbed. Top: {top_processes()}", file=sys.stderr)
-            break
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"quiet": waited_ok, "busy_cores": round(busy, 2),
-                       "waited_s": round(time.time() - started, 1)}, f)
-
-
-def pg_backend_ticks(pg_db):
-    """CPU ticks of the PostgreSQL backends connected to pg_db, by pid."""
-    out = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc",
-         f"select pid from pg_stat_activity where datname = '{pg_db}'"],
-        capture_output=True, text=True, timeout=20,
-    ).stdout.split()
-    ticks = {}
-    for pid in out:
-        try:
-            ticks[pid] = proc_cpu_ticks(int(pid))
-        except (OSError, ValueError):
-            pass
-    return ticks
-
-
-def cmd_audit(args):
-    """Runs a command and measures the CPU that processes other than the
-    server, the command and (on PostgreSQL) the backends of the benchmark's
-    database used meanwhile: other load on the machine, which disturbs the
-    figures."""
-    hz = os.sysconf("SC_CLK_TCK")
-    pg0 = pg_backend_ticks(args.pg_db) if args.pg_db else {}
-    busy0, server0, t0 = cpu_busy_ticks(), proc_cpu_ticks(args.server_pid), time.time()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    child = subprocess.Popen(command)
-
-    def forward(signum, _frame):  # stopping the benchmark stops the command too
-        child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    while True:
-        try:
-            _, status, usage = os.wait4(child.pid, 0)
-            break
-        except InterruptedError:
-            continue
-    busy1, t1 = cpu_busy_ticks(), time.time()
-    server1 = proc_cpu_ticks(args.server_pid) if os.path.exists(f"/proc/{args.server_pid}") else server0
-    pg1 = pg_backend_ticks(args.pg_db) if args.pg_db else {}
-    postgres_s = sum(ticks - pg0.get(pid, 0) for pid, ticks in pg1.items()) / hz
-    client_s = usage.ru_utime + usage.ru_stime
-    server_s = (server1 - server0) / hz
-    other_s = (busy1 - busy0) / hz - server_s - client_s - postgres_s
-    result = {
-        "window_s": round(t1 - t0, 2),
-        "server_cpu_s": round(server_s, 2),
-        "client_cpu_s": round(client_s, 2),
-        "postgres_cpu_s": round(postgres_s, 2) if args.pg_db else None,
-        "other_cpu_s": round(max(0.0, other_s), 2),
-    }
-    with open(args.out, "w") as f:
-        json.dump(result, f)
-    sys.exit(os.waitstatus_to_exitcode(status))
-
-
 # --------------------------------------------------------------------------
-# ready / seed
-
-
-def cmd_ready(args):
-    deadline = time.time() + args.timeout
-    probe = f"/api/v1/operations/{uuid.uuid4()}"
-    last = None
-    while time.time() < deadline:
-        if args.pid and not os.path.exists(f"/proc/{args.pid}"):
-            raise SystemExit(f"the server (pid {args.pid}) exited during start-up")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-            conn.request("GET", probe)
-            status = conn.getresponse().status
-            conn.close()
-            if status == args.status:
-                return
-            last = f"status {status}"
-        except OSError as e:
-            last = str(e)
-        time.sleep(0.1)
-    raise SystemExit(f"the server did not answer on port {args.port} within {args.timeout}s ({last})")
+# seed
 
 
 def wait_finished(api, ids, timeout, want="completed"):
@@ -774,6 +567,16 @@ def cmd_waiters(args):
     statuses = {}
     other = []
     first_statuses = {}
+
+    def answered(op_id, t, kt, updated_at):
+        """A waiter that got the completed state, read at t (kernel time kt)."""
+        committed = parse_time(updated_at)
+        committed_at[op_id] = committed
+        arrivals.append(t)
+        latencies.append(t - committed)
+        if kt is not None:
+            kernel_latencies.append(kt - committed)
+
     for w in waiters:
         try:
             if args.mode == "longpoll":
@@ -784,12 +587,7 @@ def cmd_waiters(args):
                     if doc.get("status") == "completed" and doc.get("id") == w.op_id:
                         ok += 1
                         t, kt, _ = w.chunks[-1]  # the read that completed the response
-                        committed = parse_time(doc["updated_at"])
-                        committed_at[w.op_id] = committed
-                        arrivals.append(t)
-                        latencies.append(t - committed)
-                        if kt is not None:
-                            kernel_latencies.append(kt - committed)
+                        answered(w.op_id, t, kt, doc["updated_at"])
                         continue
                     other.append(f"200 with status {doc.get('status')}")
                 else:
@@ -806,12 +604,7 @@ def cmd_waiters(args):
                 if status == 200 and done and ended:
                     ok += 1
                     t, kt, d = done[0]
-                    committed = parse_time(d["updated_at"])
-                    committed_at[w.op_id] = committed
-                    arrivals.append(t)
-                    latencies.append(t - committed)
-                    if kt is not None:
-                        kernel_latencies.append(kt - committed)
+                    answered(w.op_id, t, kt, d["updated_at"])
                     continue
                 other.append(f"status {status}, events {[d.get('status') for _, _, _, d in docs]}, "
                              f"ended={ended}, lost={w.lost}")
@@ -861,64 +654,6 @@ def cmd_waiters(args):
 # report
 
 
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-
-
-def machine_facts():
-    def sh(cmd):
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
-        except OSError:
-            return ""
-
-    model = ""
-    for line in sh(["lscpu"]).splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
-    mem_kb = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    wrk_version = [sh(["wrk", "-v"]).split("[")[0].replace("debian/", "")]
-    return {
-        "nproc": sh(["nproc"]).strip(),
-        "cpu": model,
-        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-        "kernel": platform.release(),
-        "os": _os_name(),
-        "python": platform.python_version(),
-        "wrk": wrk_version[0].strip() if wrk_version else "",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
-def _os_name():
-    try:
-        with open("/etc/os-release") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return platform.system()
-
-
-def mib(kb):
-    return f"{kb / 1024:.1f}"
-
-
-def fmt_ms(v):
-    if v is None:
-        return "—"
-    return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
-
-
 def db_text(db):
     if db is None:
         return "—"
@@ -930,7 +665,6 @@ def db_text(db):
 def cmd_report(args):
     backends = [b for b in ("sqlite", "postgres") if os.path.exists(os.path.join(args.results, f"{b}-done"))]
     names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-    facts = machine_facts()
     rows = []
 
     def row(label, fn):
@@ -948,16 +682,9 @@ def cmd_report(args):
     audit = {b: {k: load(os.path.join(args.results, f"{b}-{k}-audit.json")) for k in phases} for b in backends}
     quiet = {b: {k: load(os.path.join(args.results, f"{b}-{k}-quiet.json")) for k in phases} for b in backends}
 
-    def attempts(b, k):
-        try:
-            with open(os.path.join(args.results, f"{b}-{k}-attempts")) as f:
-                return int(f.read())
-        except (OSError, ValueError):
-            return 1
-
     def other(b, k):
         a = audit[b][k]
-        n = attempts(b, k)
+        n = read_int(os.path.join(args.results, f"{b}-{k}-attempts"), 1)
         return f"{a['other_cpu_s']:.1f} core-s in {a['window_s']:.0f} s" + (f" (attempt {n})" if n > 1 else "")
 
     def us(v):
@@ -1032,11 +759,7 @@ def cmd_report(args):
             if k.startswith("wrk") and (d["unexpected_status"] or sum(d["errors"].values())):
                 problems.append(f"{names[b]} {k}: {d['unexpected_status']} unexpected statuses (first {d['first_unexpected_status']}), errors {d['errors']}")
 
-    out = []
-    out.append(f"Command: `{args.command}`  ")
-    out.append(f"Machine: {facts['nproc']} cores ({facts['cpu']}), {facts['memory']} RAM, "
-               f"{facts['os']}, kernel {facts['kernel']}; {facts['wrk']}, Python {facts['python']}  ")
-    out.append(f"Date: {facts['date']}  ")
+    out = report_head(args.command, ["wrk"])
     out.append("Server pinned to core 0 (`taskset -c 0`), clients (wrk, the Python waiters) to core 1.")
     out.append("")
     out.append("| | " + " | ".join(names[b] for b in backends) + " |")
@@ -1047,33 +770,8 @@ def cmd_report(args):
                   "No problems: every wrk answer had the expected status, every waiter got the completed state.")
 
 
-def finish_report(out, problems, save, no_problems):
-    """Ends a report with its problems (or `no_problems`), prints it, saves
-    it to `save` if given, and exits 3 when there were problems."""
-    if problems:
-        out.append("Problems:")
-        out.extend(f"- {p}" for p in problems)
-    else:
-        out.append(no_problems)
-    text = "\n".join(out)
-    print(text)
-    if save:
-        with open(save, "w") as f:
-            f.write(text + "\n")
-    if problems:
-        sys.exit(3)
-
-
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    s = sub.add_parser("ready")
-    s.add_argument("--port", type=int, required=True)
-    s.add_argument("--pid", type=int)
-    s.add_argument("--timeout", type=float, default=30)
-    s.add_argument("--status", type=int, default=404, help="the status an unknown operation gets")
-    s.set_defaults(fn=cmd_ready)
+    p, sub = command_line(__doc__)
 
     s = sub.add_parser("seed")
     s.add_argument("--port", type=int, required=True)
@@ -1096,34 +794,12 @@ def main():
     s.add_argument("--grace", type=float, default=1.0)
     s.add_argument("--hold-cpu-window", type=float, default=2.0)
     s.add_argument("--answer-timeout", type=float, default=60, help="seconds past the expected completion")
-    g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("--sqlite-db")
-    g.add_argument("--pg-db")
+    add_database(s)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_waiters)
 
-    s = sub.add_parser("quiet")
-    s.add_argument("--max-busy", type=float, default=0.1, help="cores")
-    s.add_argument("--window", type=float, default=3)
-    s.add_argument("--timeout", type=float, default=120)
-    s.add_argument("--out")
-    s.set_defaults(fn=cmd_quiet)
-
-    s = sub.add_parser("audit")
-    s.add_argument("--server-pid", type=int, required=True)
-    s.add_argument("--pg-db", help="also count the CPU of this database's backends as the benchmark's own")
-    s.add_argument("--out", required=True)
-    s.add_argument("command", nargs=argparse.REMAINDER)
-    s.set_defaults(fn=cmd_audit)
-
-    s = sub.add_parser("report")
-    s.add_argument("--results", required=True)
-    s.add_argument("--command", required=True)
-    s.add_argument("--save")
-    s.set_defaults(fn=cmd_report)
-
-    args = p.parse_args()
-    args.fn(args)
+    add_report(sub, cmd_report)
+    run(p)
 
 
 if __name__ == "__main__":

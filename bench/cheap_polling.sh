@@ -48,7 +48,7 @@ run_waiters() { # BACKEND MODE(longpoll|sse) URL DBARG...
     # handler); idle workers look for work once a second.
     start_server "$url" "$WAIT_OPS" 1000 "$logfile"
     quiet "$backend-$mode"
-    run_child python3 "$BENCH/cheap_polling.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
+    run_child python3 "$BENCH/benchlib.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
       --out "$RESULTS/$backend-$mode-audit.json" -- \
       timeout $((DELAY_MS / 1000 + 180)) taskset -c 1 python3 "$BENCH/cheap_polling.py" waiters \
       --port "$PORT" --pid "$SERVER_PID" --mode "$mode" --ops "$WAIT_OPS" --waiters "$WAITERS" \

@@ -87,21 +87,9 @@ start_baseline() {
   PORT=$port port_free
   taskset -c 0 "$BASE_BIN" "$port" >"$2" 2>&1 &
   printf -v "$3" '%s' "$!"
-  # It answers 200 to everything (cheap_polling.py ready wants a 404).
-  python3 - "$port" <<'PY' || die "the hyper baseline did not answer on port $port"
-import http.client, sys, time
-for _ in range(100):
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
-        c.request("GET", "/")
-        r = c.getresponse()
-        if r.status == 200 and len(r.read()) > 300:
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(1)
-PY
+  # It answers 200 to everything, an unknown operation too.
+  python3 "$BENCH/benchlib.py" ready --port "$port" --pid "${!3}" --timeout 10 --status 200 \
+    || die "the hyper baseline did not answer on port $port"
 }
 
 # start_work PREFIX: a fresh work directory, removed (with every process and
@@ -204,7 +192,7 @@ start_server() {
   ROCKET_OPERATIONS="{enable_echo=true, workers=$workers, idle_poll_ms=$idle_poll, max_streams=20000, max_wait_secs=60, $EXTRA_OPERATIONS}" \
     taskset -c 0 "${SERVER_WRAPPER[@]}" "$binary" >"$logfile" 2>&1 &
   SERVER_PID=$!
-  if ! python3 "$BENCH/cheap_polling.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout "$READY_TIMEOUT"; then
+  if ! python3 "$BENCH/benchlib.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout "$READY_TIMEOUT"; then
     echo "--- server log ($logfile):" >&2
     tail -n 30 "$logfile" >&2 || true
     exit 1
@@ -223,7 +211,7 @@ check_server() {
 # quiet PHASE: wait (up to BENCH_QUIET_TIMEOUT s) until the rest of the
 # machine is idle, so other work does not skew the figures; recorded either way.
 quiet() {
-  run_child python3 "$BENCH/cheap_polling.py" quiet --max-busy 0.1 --window 3 \
+  run_child python3 "$BENCH/benchlib.py" quiet --max-busy 0.1 --window 3 \
     --timeout "${BENCH_QUIET_TIMEOUT:-30}" --out "$RESULTS/$1-quiet.json"
 }
 
@@ -243,7 +231,7 @@ measure_wrk() {
   for attempt in $(seq 1 $((RETRIES + 1))); do
     log "$key: wrk (attempt $attempt)"
     quiet "$key"
-    run_child python3 "$BENCH/cheap_polling.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
+    run_child python3 "$BENCH/benchlib.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
       --out "$RESULTS/$key-audit.json" -- \
       timeout $((WRK_SECS + 60)) taskset -c 1 wrk -t1 -c32 -d"${WRK_SECS}s" --latency "$@" >"$out" 2>&1 || {
         cat "$out" >&2

@@ -57,7 +57,7 @@ baseline() {
   port_free
   taskset -c 0 "${SERVER_WRAPPER[@]}" "$2" "$PORT" >"$WORK/$1.log" 2>&1 &
   SERVER_PID=$!
-  python3 "$BENCH/cheap_polling.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout "$READY_TIMEOUT" \
+  python3 "$BENCH/benchlib.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout "$READY_TIMEOUT" \
     --status 200 || die "$1 did not start under callgrind (see $WORK/$1.log)"
 }
 

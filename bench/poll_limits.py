@@ -16,11 +16,11 @@ Subcommands:
             idle; record the server's memory meanwhile
   report    print the Markdown tables of a results directory
 
-Shared helpers (realistic results, /proc probes, machine facts, quiet,
-audit, ready) come from bench/cheap_polling.py. Loopback only.
+The helpers the drivers share (realistic results, /proc readings, psql,
+the report's head and ending) come from bench/benchlib.py, which also runs
+the steps every driver takes (ready, quiet, audit). Loopback only.
 """
 
-import argparse
 import asyncio
 import glob
 import http.client
@@ -37,8 +37,9 @@ import uuid
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cheap_polling import (  # noqa: E402
-    finish_report, machine_facts, mib, proc_status, realistic_result, server_sockets,
+from benchlib import (  # noqa: E402
+    add_database, add_report, audit_cpu, command_line, finish_report, load, mib, proc_status, psql,
+    realistic_result, report_head, run, server_sockets,
 )
 
 # --------------------------------------------------------------------------
@@ -47,7 +48,7 @@ from cheap_polling import (  # noqa: E402
 
 def result_sql(n_expr):
     """A SQL expression (SQLite and PostgreSQL alike) of the JSON text of
-    cheap_polling.realistic_result(n): its fields depend on n % 6 only, but
+    benchlib.realistic_result(n): its fields depend on n % 6 only, but
     for "seq", which is last."""
     marker = 987654321
     whens = []
@@ -91,13 +92,6 @@ FROM generate_series({start}, {start + count - 1}) AS n;
 COMMIT;
 VACUUM ANALYZE operations;
 """
-
-
-def psql(db, *args, input_text=None):
-    return subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qAt", *args],
-        input=input_text, capture_output=True, text=True, timeout=600, check=True,
-    ).stdout
 
 
 def cmd_seed(args):
@@ -268,14 +262,6 @@ def cmd_hold(args):
 # report
 
 
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
 FLOORS = {  # ratio of requests/s to the hyper baseline's measured around the run
     ("found", "sqlite"): 0.35, ("found", "postgres"): 0.30, ("404", None): 0.10, ("422", None): 0.45,
 }
@@ -286,24 +272,13 @@ def cmd_report(args):
     names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
     base = load(f"{R}/baseline-wrk.json")
     base_lua, base_end = load(f"{R}/baseline-lua.json"), load(f"{R}/baseline-end.json")
-    facts = machine_facts()
     problems = []
-    out = [f"Command: `{args.command}`  ",
-           f"Machine: {facts['nproc']} cores ({facts['cpu']}), {facts['memory']} RAM, {facts['os']}, "
-           f"kernel {facts['kernel']}; {facts['wrk']}, Python {facts['python']}  ",
-           f"Date: {facts['date']}  ",
+    out = [*report_head(args.command, ["wrk"]),
            "Server (and baseline) pinned to core 0, wrk and the Python client to core 1; "
            "every run `wrk -t1 -c32 -d10s --latency`, keep-alive.", ""]
 
     def ms(us):
         return f"{us / 1000:.2f} ms"
-
-    def cpu(key):
-        a = load(f"{R}/{key}-audit.json")
-        if not a:
-            return "—"
-        pg = f" / {a['postgres_cpu_s']}" if a.get("postgres_cpu_s") is not None else ""
-        return f"{a['server_cpu_s']} / {a['client_cpu_s']}{pg} in {a['window_s']:.0f} s"
 
     def reference(key):
         """The mean requests/s of the hyper baseline measured just before and
@@ -330,7 +305,7 @@ def cmd_report(args):
         adjacent = f"{d['rps'] / ref:.3f} (of {ref:,.0f})" if ref else "—"
         other = f"{d['rps'] / ratio_to['rps']:.3f} {ratio_label}" if ratio_to else ""
         return (f"| {label} | {d['rps']:,.0f} | {ms(d['p50_us'])} | {ms(d['p99_us'])} | {adjacent} | {rb} "
-                f"| {other} | {cpu(key)} |")
+                f"| {other} | {audit_cpu(R, key)} |")
 
     def verdict(ok):
         return "**met**" if ok else "**missed**"
@@ -456,13 +431,10 @@ def cmd_report(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p, sub = command_line(__doc__)
 
     s = sub.add_parser("seed")
-    g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("--sqlite-db")
-    g.add_argument("--pg-db")
+    add_database(s)
     s.add_argument("--start", type=int, default=0)
     s.add_argument("--count", type=int, required=True)
     s.add_argument("--out", required=True, help="ids file")
@@ -500,14 +472,8 @@ def main():
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_hold)
 
-    s = sub.add_parser("report")
-    s.add_argument("--results", required=True)
-    s.add_argument("--command", required=True)
-    s.add_argument("--save")
-    s.set_defaults(fn=cmd_report)
-
-    args = p.parse_args()
-    args.fn(args)
+    add_report(sub, cmd_report)
+    run(p)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ rocket_baseline() {
   port_free
   taskset -c 0 "$ROCKET_BIN" "$PORT" >"$WORK/rocket-baseline.log" 2>&1 &
   SERVER_PID=$!
-  python3 "$BENCH/cheap_polling.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout 30 --status 200 \
+  python3 "$BENCH/benchlib.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout 30 --status 200 \
     || die "the Rocket baseline did not answer"
   bracketed baseline-rocket static 200
   stop_server

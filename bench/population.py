@@ -9,19 +9,20 @@ Subcommands:
              p99.9, status and error counts); print them on one line
   report     print the Markdown report of a results directory
 
-The seeding (poll_limits.py seed), quiet and audit (cheap_polling.py) are
-reused from the other benchmarks. Loopback only.
+The seeding is poll_limits.py seed's; the steps every driver takes (ready,
+quiet, audit) and the helpers the drivers share come from
+bench/benchlib.py. Loopback only.
 """
 
-import argparse
 import json
 import os
-import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cheap_polling import finish_report, machine_facts  # noqa: E402
+from benchlib import (  # noqa: E402
+    add_report, audit_cpu, command_line, finish_report, fmt_ms, load, read_int, report_head, run,
+)
 
 # The floor the service is meant to meet, at the top rate.
 FLOOR_RATE = 25000
@@ -36,14 +37,6 @@ CLIENT_CPU_LIMIT = 0.9
 # above which oha's own latency leaves too little of the budget to judge.
 CLIENT_P99_LIMIT = 0.5
 POLL_INTERVAL_S = 2.5  # what one user does: a poll every 2.5 s
-
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 # --------------------------------------------------------------------------
@@ -125,29 +118,12 @@ def cmd_summarize(args):
 # report
 
 
-def oha_version():
-    try:
-        return subprocess.run(["oha", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
-    except OSError:
-        return "oha (version unknown)"
-
-
-def fmt_ms(v):
-    if v is None:
-        return "—"
-    return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
-
-
 def cmd_report(args):
     R = args.results
     names = {"baseline": "hyper baseline (client check)", "sqlite": "SQLite", "postgres": "PostgreSQL"}
     rates = [int(r) for r in args.rates.split()]
-    facts = machine_facts()
     problems = []
-    out = [f"Command: `{args.command}`  ",
-           f"Machine: {facts['nproc']} cores ({facts['cpu']}), {facts['memory']} RAM, {facts['os']}, "
-           f"kernel {facts['kernel']}; {oha_version()}, {facts['wrk']}, Python {facts['python']}  ",
-           f"Date: {facts['date']}  ",
+    out = [*report_head(args.command, ["oha", "wrk"]),
            f"Load: `{args.oha_command}` per rate (RATE requests/s for {args.secs} s; "
            f"URLS: {args.ops:,} seeded completed operations, one picked at random per request), "
            f"pinned to core 1; the server on core 0. Latency is measured from the moment oha's "
@@ -155,13 +131,6 @@ def cmd_report(args):
            f"time spent waiting for a free connection or behind a late server counts. A run is "
            f"disturbed (repeated, then listed) when other processes used more than "
            f"{args.max_other:g} of a core on average during it.", ""]
-
-    def cpu(key):
-        a = load(f"{R}/{key}-audit.json")
-        if not a:
-            return "—"
-        pg = f" / {a['postgres_cpu_s']}" if a.get("postgres_cpu_s") is not None else ""
-        return f"{a['server_cpu_s']} / {a['client_cpu_s']}{pg} in {a['window_s']:.0f} s"
 
     def statuses_text(d):
         parts = [f"{k}: {v:,}" for k, v in sorted(d["statuses"].items())]
@@ -213,11 +182,11 @@ def cmd_report(args):
                 out.append(f"| {rate:,}/s | {users} | not run | — | — | — | — | — | — | — |")
                 problems.append(f"{n} {rate:,}/s: no result (the run failed; see the script's output)")
                 continue
-            attempts = load(f"{R}/{key}-attempts") or 1
+            attempts = read_int(f"{R}/{key}-attempts", 1)
             note = f" (attempt {attempts})" if attempts > 1 else ""
             out.append(f"| {rate:,}/s{note} | {users} | {d['rate_achieved']:,.0f}/s | {fmt_ms(d['p50_ms'])} "
                        f"| {fmt_ms(d['p99_ms'])} | {fmt_ms(d['p999_ms'])} | {fmt_ms(d['max_ms'])} "
-                       f"| {d['errors']:,} | {statuses_text(d)} | {cpu(key)} |")
+                       f"| {d['errors']:,} | {statuses_text(d)} | {audit_cpu(R, key)} |")
             if rate == FLOOR_RATE:
                 top = d
             if d["errors"]:
@@ -280,8 +249,7 @@ def cmd_report(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p, sub = command_line(__doc__)
 
     s = sub.add_parser("urls")
     s.add_argument("--ids", required=True)
@@ -296,20 +264,16 @@ def main():
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_summarize)
 
-    s = sub.add_parser("report")
-    s.add_argument("--results", required=True)
-    s.add_argument("--command", required=True)
-    s.add_argument("--oha-command", required=True, help="the oha command line, with RATE, N and URLS")
-    s.add_argument("--rates", required=True, help="space-separated")
-    s.add_argument("--secs", type=int, required=True)
-    s.add_argument("--ops", type=int, required=True)
-    s.add_argument("--max-other", type=float, default=0.02,
-                   help="cores of other load on average above which a run counts as disturbed")
-    s.add_argument("--save")
-    s.set_defaults(fn=cmd_report)
-
-    args = p.parse_args()
-    args.fn(args)
+    add_report(
+        sub, cmd_report,
+        oha_command=dict(required=True, help="the oha command line, with RATE, N and URLS"),
+        rates=dict(required=True, help="space-separated"),
+        secs=dict(type=int, required=True),
+        ops=dict(type=int, required=True),
+        max_other=dict(type=float, default=0.02,
+                       help="cores of other load on average above which a run counts as disturbed"),
+    )
+    run(p)
 
 
 if __name__ == "__main__":

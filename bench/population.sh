@@ -65,7 +65,7 @@ run_rate() {
     quiet "$key"
     rc=0
     # shellcheck disable=SC2086
-    run_child python3 "$BENCH/cheap_polling.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
+    run_child python3 "$BENCH/benchlib.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
       --out "$RESULTS/$key-audit.json" -- \
       timeout -s INT -k 10 $((SECS * 3 + 30)) taskset -c 1 oha -n "$n" -q "$rate" $OHA_FLAGS \
         -o "$RESULTS/$key-oha.json" --urls-from-file "$urls" || rc=$?

@@ -11,11 +11,10 @@ Subcommands:
               the run, set against the client's
   report      print the Markdown tables of a results directory
 
-Shared helpers (machine facts, the report's ending) come from
-bench/cheap_polling.py.
+The helpers the drivers share (the results, psql, the report's head and
+ending) come from bench/benchlib.py.
 """
 
-import argparse
 import json
 import os
 import sqlite3
@@ -26,7 +25,9 @@ from datetime import datetime, timezone
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cheap_polling import finish_report, load, machine_facts  # noqa: E402
+from benchlib import (  # noqa: E402
+    add_database, add_report, command_line, finish_report, load, psql, read_int, report_head, run,
+)
 
 TARGET_OPS_PER_SEC = 3000
 SOURCES = ("src", "migrations", "resources", "Cargo.toml", "Cargo.lock")
@@ -114,11 +115,7 @@ def cmd_counts(args):
         rows = con.execute(COUNT_SQL).fetchall()
         con.close()
     else:
-        out = subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", args.pg_db, "-v", "ON_ERROR_STOP=1",
-             "-qAt", "-F", "\t", "-c", COUNT_SQL],
-            capture_output=True, text=True, timeout=120, check=True,
-        ).stdout
+        out = psql(args.pg_db, "-F", "\t", "-c", COUNT_SQL, timeout=120)
         rows = [line.split("\t") for line in out.splitlines() if line.strip()]
     by_status = {status: int(n) for status, n, _ in rows}
     retried = sum(int(r or 0) for _, _, r in rows)
@@ -133,14 +130,6 @@ def cmd_counts(args):
 # report
 
 
-def read_int(path, default=None):
-    try:
-        with open(path) as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return default
-
-
 def cmd_report(args):
     R = args.results
     names = {"reference": "reference: hyper baseline (answers at once, already completed)",
@@ -153,16 +142,12 @@ def cmd_report(args):
     audit = {k: load(f"{R}/{k}-audit.json") for k in keys}
     db = {k: load(f"{R}/{k}-db.json") for k in keys}
     build = load(f"{R}/build.json")
-    facts = machine_facts()
     problems = []
 
     first = next((r for r in res.values() if r), None) or {}
     size = (f"{first['ops_requested']:,} operations" if first.get("ops_requested")
             else f"{first.get('duration_s', 0):g} s past the warm-up")
-    out = [f"Command: `{args.command}`  ",
-           f"Machine: {facts['nproc']} cores ({facts['cpu']}), {facts['memory']} RAM, {facts['os']}, "
-           f"kernel {facts['kernel']}; Python {facts['python']}  ",
-           f"Date: {facts['date']}  "]
+    out = report_head(args.command)
     if build:
         dirty = build["uncommitted"]
         out.append(f"Server: `{build['binary']}` built {build['built']} at commit {build['commit']}"
@@ -270,8 +255,7 @@ def cmd_report(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p, sub = command_line(__doc__)
 
     s = sub.add_parser("build-info")
     s.add_argument("--root", required=True)
@@ -280,22 +264,12 @@ def main():
     s.set_defaults(fn=cmd_build_info)
 
     s = sub.add_parser("counts")
-    g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("--sqlite-db")
-    g.add_argument("--pg-db")
+    add_database(s)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_counts)
 
-    s = sub.add_parser("report")
-    s.add_argument("--results", required=True)
-    s.add_argument("--command", required=True)
-    s.add_argument("--workers", required=True)
-    s.add_argument("--idle-poll-ms", required=True)
-    s.add_argument("--save")
-    s.set_defaults(fn=cmd_report)
-
-    args = p.parse_args()
-    args.fn(args)
+    add_report(sub, cmd_report, workers=dict(required=True), idle_poll_ms=dict(required=True))
+    run(p)
 
 
 if __name__ == "__main__":

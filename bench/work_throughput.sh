@@ -74,7 +74,7 @@ run_client() {
   local key=$1 rc=0
   shift
   quiet "$key"
-  run_child python3 "$BENCH/cheap_polling.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
+  run_child python3 "$BENCH/benchlib.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
     --out "$RESULTS/$key-audit.json" -- \
     timeout $((MAX_RUN_S + 120)) taskset -c 1 "$CLIENT_BIN" "${CLIENT_ARGS[@]}" "$@" \
     --out "$RESULTS/$key.json" >"$WORK/client-$key.txt" || rc=$?

@@ -94,3 +94,55 @@ pub fn report_launch_error(error: &rocket::Error) {
         other => eprintln!("longrun: cannot start: {}", one_line(&other.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone)]
+    struct Pool;
+
+    #[test]
+    fn a_part_that_misses_what_it_needs_names_both() {
+        let rocket = rocket::build();
+        let missing = needs::<Pool>(&rocket, "the workers").err().map(|e| e.to_string());
+        assert_eq!(
+            missing.as_deref(),
+            Some(
+                "the workers needs Pool, which no part attached before it provides (see the order in lib.rs)"
+            )
+        );
+        assert!(needs::<Pool>(&rocket.manage(Pool), "the workers").is_ok());
+    }
+
+    /// A part that needs a `Pool`.
+    struct NeedsPool;
+
+    #[rocket::async_trait]
+    impl rocket::fairing::Fairing for NeedsPool {
+        fn info(&self) -> rocket::fairing::Info {
+            rocket::fairing::Info {
+                name: "needs a pool",
+                kind: rocket::fairing::Kind::Ignite,
+            }
+        }
+
+        async fn on_ignite(&self, rocket: Rocket<Build>) -> rocket::fairing::Result {
+            match needs::<Pool>(&rocket, "a part") {
+                Ok(_) => Ok(rocket),
+                Err(e) => Err(failed(rocket, e)),
+            }
+        }
+    }
+
+    #[rocket::async_test]
+    async fn a_part_out_of_order_stops_the_launch() {
+        let figment = rocket::Config::figment().merge(("log_level", "off"));
+        let launched = rocket::custom(figment).attach(NeedsPool).ignite().await;
+        // Looking at the error's kind marks it handled.
+        let failed = launched
+            .err()
+            .map(|e| matches!(e.kind(), rocket::error::ErrorKind::FailedFairings(_)));
+        assert_eq!(failed, Some(true));
+    }
+}

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use crate::domain::{HandlerError, Progress};
 
 pub use input::{read as read_input, InvalidInput};
-pub use registry::{OperationTypes, Registry};
+pub use registry::{CreateOperation, OperationTypes, Registry};
 
 /// One operation type.
 #[rocket::async_trait]

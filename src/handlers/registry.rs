@@ -2,6 +2,9 @@ use std::sync::Arc;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Ref, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use super::{answer_feedback, echo, question_generation, Handler, OperationType, Typed};
 use crate::config::OperationsConfig;
@@ -46,6 +49,63 @@ impl Registry {
     }
 }
 
+/// The body of `POST /api/v1/operations` in the OpenAPI document: the
+/// request of one of the types a registry holds. Only a registry knows
+/// which, so its schema here is empty and the document takes
+/// [`Registry::create_schemas`] instead.
+pub struct CreateOperation;
+
+impl PartialSchema for CreateOperation {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new().into()
+    }
+}
+
+impl ToSchema for CreateOperation {}
+
+impl Registry {
+    /// `CreateOperation`, one of `{"operation_type": NAME, "input": INPUT}`
+    /// for each type, named `{Name}Request`, with the inputs' schemas.
+    pub fn create_schemas(&self) -> Vec<(String, RefOr<Schema>)> {
+        let mut schemas = Vec::new();
+        let mut create = OneOfBuilder::new();
+        for (name, handler) in self.iter() {
+            let input = handler.input_schema();
+            let operation_type = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([name]));
+            let mut request = ObjectBuilder::new()
+                .property("operation_type", operation_type)
+                .required("operation_type")
+                .property("input", Ref::from_schema_name(input.name.as_str()))
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            if !input.optional {
+                request = request.required("input");
+            }
+            let request_name = format!("{}Request", upper_camel_case(name));
+            schemas.extend(input.references);
+            schemas.push((input.name, input.schema));
+            schemas.push((request_name.clone(), request.into()));
+            create = create.item(Ref::from_schema_name(request_name));
+        }
+        schemas.push((CreateOperation::name().into_owned(), create.into()));
+        schemas
+    }
+}
+
+/// `question_generation` → `QuestionGeneration`.
+fn upper_camel_case(name: &str) -> String {
+    name.split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 fn entry<T: OperationType>(operation_type: T) -> (&'static str, Arc<dyn Handler>) {
     (T::NAME, Arc::new(Typed(operation_type)))
 }
@@ -86,5 +146,16 @@ impl Fairing for OperationTypes {
             Ok(registry) => Ok(rocket.manage(registry)),
             Err(e) => Err(startup::failed(rocket, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upper_camel_case;
+
+    #[test]
+    fn type_names_become_schema_names() {
+        assert_eq!(upper_camel_case("question_generation"), "QuestionGeneration");
+        assert_eq!(upper_camel_case("echo"), "Echo");
     }
 }

@@ -10,7 +10,7 @@ use super::body::{IdempotencyKey, JsonBody};
 use crate::config::OperationsConfig;
 use crate::domain::Operation;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::handlers::{read_input, InvalidInput, Registry};
+use crate::handlers::{read_input, CreateOperation, InvalidInput, Registry};
 use crate::operations::Operations;
 use crate::rate_limit::{Within, Writing};
 use crate::store::{Created, Idempotency, NewOperation};
@@ -22,7 +22,7 @@ use crate::workers::WorkerPool;
     post,
     path = "/api/v1/operations",
     tag = "operations",
-    request_body(content = ref("#/components/schemas/CreateOperation"), content_type = "application/json",
+    request_body(content = CreateOperation, content_type = "application/json",
         description = "One of the operation types this service runs, with its input."),
     params(
         ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retries with the same key and request return the same operation."),

@@ -3,6 +3,9 @@ use std::sync::Arc;
 use rocket::response::stream::{Event, EventStream};
 use rocket::tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use rocket::{tokio, Shutdown, State};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use super::conditional::LastEventId;
 use super::operation_id::{parse_operation_id, OperationIdParam};
@@ -29,6 +32,25 @@ impl StreamSlots {
     }
 }
 
+/// One event of the stream as Rocket's `Event` writes it, for the OpenAPI
+/// document: `event: operation`, `id:` the state's ETag, `data:` the
+/// operation's JSON.
+pub(crate) struct StreamEvent;
+
+impl PartialSchema for StreamEvent {
+    fn schema() -> RefOr<Schema> {
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        ObjectBuilder::new()
+            .property("event", text())
+            .property("id", text())
+            .property("data", text())
+            .property("retry", ObjectBuilder::new().schema_type(Type::Integer))
+            .into()
+    }
+}
+
+impl ToSchema for StreamEvent {}
+
 /// Server-Sent Events: the operation now, then at every change (`event:
 /// operation`, the same JSON as a GET, `id:` its ETag), a heartbeat comment
 /// every `sse_heartbeat_secs`, and the end after a finished state. With
@@ -42,7 +64,7 @@ impl StreamSlots {
         ("Last-Event-ID" = Option<String>, Header, description = "The id (ETag) of the last event received: that state is not sent again."),
     ),
     responses(
-        (status = 200, description = "`event: operation` blocks, `data:` the operation's JSON (as a GET returns it), `id:` its ETag; heartbeat comments; the stream ends after a finished state.", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`event: operation` blocks, `data:` the operation's JSON (as a GET returns it), `id:` its ETag; heartbeat comments; the stream ends after a finished state.", content_type = "text/event-stream", body = StreamEvent),
         (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
         (status = 422, description = "INVALID_OPERATION_ID", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),

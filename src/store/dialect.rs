@@ -127,7 +127,8 @@ pub(super) fn moves(transition: Transition) -> String {
     format!("status = {}, progress = NULL", literal(transition.to()))
 }
 
-/// `status IN ('from', …)`: the rows a transition applies to.
+/// `status = 'from'` or `status IN ('from', …)`: the rows a transition
+/// applies to.
 pub(super) fn applies(transition: Transition) -> String {
     status_in(transition.from())
 }
@@ -142,9 +143,17 @@ pub(super) fn literal(status: Status) -> String {
     format!("'{}'", status.as_str())
 }
 
+/// Written as the partial indexes of the migrations are (`status =
+/// 'pending'`, `status IN ('completed', 'failed')`): SQLite uses such an
+/// index only for a term of the same form.
 fn status_in(statuses: &[Status]) -> String {
-    let literals: Vec<String> = statuses.iter().map(|s| literal(*s)).collect();
-    format!("status IN ({})", literals.join(", "))
+    match statuses {
+        [one] => format!("status = {}", literal(*one)),
+        many => {
+            let literals: Vec<String> = many.iter().map(|s| literal(*s)).collect();
+            format!("status IN ({})", literals.join(", "))
+        }
+    }
 }
 
 /// `$12` → `?12`; a `$` not followed by a digit is left alone.
@@ -176,6 +185,7 @@ mod tests {
     fn transitions_render_the_domain_table() {
         assert_eq!(applies(Transition::Cancel), "status IN ('pending', 'processing')");
         assert_eq!(moves(Transition::Cancel), "status = 'failed', progress = NULL");
+        assert_eq!(applies(Transition::Claim), "status = 'pending'");
         assert_eq!(finished(), "status IN ('completed', 'failed')");
     }
 }

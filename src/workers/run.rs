@@ -11,6 +11,7 @@ use super::{backoff, Phase, WorkerPool};
 use crate::domain::{ErrorCode, HandlerError, Progress, Status};
 use crate::report::Chain;
 use crate::store::{Claimed, StoreError};
+use uuid::Uuid;
 
 /// How a run ended.
 pub(super) enum Outcome {
@@ -95,56 +96,66 @@ impl WorkerPool {
     /// one that lost its claim meanwhile changes nothing.
     pub(super) async fn settle(&self, claimed: &Claimed, outcome: Outcome) -> Result<(), StoreError> {
         let operations = &self.inner.operations;
-        let settings = &self.inner.settings;
         let token = &claimed.token;
         let id = token.id;
-        match outcome {
+        let error = match outcome {
             Outcome::Finished(Ok(result)) => {
                 let written = operations.complete(token, &result).await?;
                 self.count_finished(claimed, Status::Completed, None, written);
-                log_step(id, written, "operation.completed", None);
-            }
-            Outcome::Finished(Err(error)) => {
-                let attempts_left = u32::try_from(token.attempt).map_or(true, |a| a < settings.max_attempts);
-                if error.retryable && attempts_left {
-                    let delay = backoff::delay_after(token.attempt, settings.retry_backoff);
-                    let written = operations.retry_later(token, delay).await?;
-                    if written {
-                        tracing::info!(
-                            operation_id = %id,
-                            error_code = error.code.as_str(),
-                            error_message = error.message,
-                            retry_in_ms = delay.as_millis() as u64,
-                            "operation.retrying"
-                        );
-                    } else {
-                        log_step(id, false, "", None);
-                    }
-                } else {
-                    let written = operations.fail(token, error.code, &error.message).await?;
-                    self.count_finished(claimed, Status::Failed, Some(error.code), written);
-                    log_step(id, written, "operation.failed", Some(&error));
-                }
-            }
-            Outcome::TimedOut => {
-                let message = format!(
-                    "The operation did not finish within {} seconds.",
-                    settings.handler_timeout.as_secs()
+                log_write(
+                    id,
+                    written,
+                    || tracing::info!(operation_id = %id, "operation.completed"),
                 );
-                let written = operations.fail(token, ErrorCode::Timeout, &message).await?;
-                self.count_finished(claimed, Status::Failed, Some(ErrorCode::Timeout), written);
-                let timed_out = HandlerError {
-                    code: ErrorCode::Timeout,
-                    message,
-                    retryable: false,
-                };
-                log_step(id, written, "operation.failed", Some(&timed_out));
+                return Ok(());
             }
+            Outcome::Finished(Err(error)) => error,
+            Outcome::TimedOut => HandlerError {
+                code: ErrorCode::Timeout,
+                message: format!(
+                    "The operation did not finish within {} seconds.",
+                    self.inner.settings.handler_timeout.as_secs()
+                ),
+                retryable: false,
+            },
             Outcome::Abandoned => {
                 let written = operations.give_back(token).await?;
-                log_step(id, written, "operation.given_back", None);
+                log_write(
+                    id,
+                    written,
+                    || tracing::info!(operation_id = %id, "operation.given_back"),
+                );
+                return Ok(());
             }
-            Outcome::Lost => log_step(id, false, "", None),
+            Outcome::Lost => {
+                log_write(id, false, || ());
+                return Ok(());
+            }
+        };
+        self.settle_failure(claimed, error).await
+    }
+
+    /// A retryable failure with attempts left waits for its retry; any
+    /// other fails the operation.
+    async fn settle_failure(&self, claimed: &Claimed, error: HandlerError) -> Result<(), StoreError> {
+        let (operations, settings) = (&self.inner.operations, &self.inner.settings);
+        let token = &claimed.token;
+        let id = token.id;
+        let (code, message) = (error.code.as_str(), error.message.as_str());
+        let attempts_left = u32::try_from(token.attempt).map_or(true, |a| a < settings.max_attempts);
+        if error.retryable && attempts_left {
+            let delay = backoff::delay_after(token.attempt, settings.retry_backoff);
+            let written = operations.retry_later(token, delay).await?;
+            let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            log_write(id, written, || {
+                tracing::info!(operation_id = %id, error_code = code, error_message = message, retry_in_ms, "operation.retrying");
+            });
+        } else {
+            let written = operations.fail(token, error.code, message).await?;
+            self.count_finished(claimed, Status::Failed, Some(error.code), written);
+            log_write(id, written, || {
+                tracing::info!(operation_id = %id, error_code = code, error_message = message, "operation.failed");
+            });
         }
         Ok(())
     }
@@ -170,17 +181,12 @@ impl WorkerPool {
     }
 }
 
-/// Logs the step a write made, or that the claim was lost before it.
-fn log_step(id: uuid::Uuid, written: bool, step: &'static str, error: Option<&HandlerError>) {
-    match (written, error) {
-        (false, _) => tracing::info!(operation_id = %id, "operation.claim_lost"),
-        (true, Some(error)) => tracing::info!(
-            operation_id = %id,
-            error_code = error.code.as_str(),
-            error_message = error.message,
-            "{step}"
-        ),
-        (true, None) => tracing::info!(operation_id = %id, "{step}"),
+/// Logs the step a write made with `step`, or that the claim was lost
+/// before it.
+fn log_write(id: Uuid, written: bool, step: impl FnOnce()) {
+    match written {
+        true => step(),
+        false => tracing::info!(operation_id = %id, "operation.claim_lost"),
     }
 }
 

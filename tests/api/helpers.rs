@@ -406,18 +406,14 @@ impl TestApp {
     /// Polls every 20 ms until `done` holds for the operation, or panics
     /// after `within`.
     pub async fn wait_for(&self, id: Uuid, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            let body = self.poll(id).await;
-            if done(&body) {
-                return body;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "still not there after {within:?}: {body}"
-            );
-            rocket::tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let path = format!("/api/v1/operations/{id}");
+        let response = self
+            .wait_until_get(&path, within, |response| {
+                assert_eq!(response.status, Status::Ok, "{}", response.body);
+                done(&response.json())
+            })
+            .await;
+        response.json()
     }
 }
 
