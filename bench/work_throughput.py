@@ -4,8 +4,7 @@
 Subcommands:
   build-info  record which server binary is measured: its modification time,
               the git commit, uncommitted changes to the sources, whether
-              any source is newer than the binary, and the pool size of
-              Rocket.toml
+              any source is newer than the binary
   counts      the operations in a benchmark database by status (and how many
               took more than one attempt): the database's own account of
               the run, set against the client's
@@ -20,7 +19,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import tomllib
 from datetime import datetime, timezone
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
@@ -64,21 +62,19 @@ def utc(ts):
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def pool_sizes(root):
-    """The database pool of each backend's profile in Rocket.toml (the
-    drivers override only the URL): SQLite runs in `release`, which takes
-    `default`'s; PostgreSQL in `postgres`, which may set its own."""
-    try:
-        with open(os.path.join(root, "Rocket.toml"), "rb") as f:
-            toml = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-
-    def pool(profile):
-        return toml.get(profile, {}).get("databases", {}).get("operations", {}).get("max_connections")
-
-    default = pool("default")
-    return {"sqlite": pool("release") or default, "postgres": pool("postgres") or default}
+def pools(results):
+    """`8 sqlite, 16 postgres`: the pool of each backend run, from the
+    server's own report of it."""
+    sizes = []
+    for backend in ("sqlite", "postgres"):
+        try:
+            with open(os.path.join(results, f"{backend}-pool")) as f:
+                size = f.read().strip()
+        except OSError:
+            continue
+        if size:
+            sizes.append(f"{size} {backend}")
+    return ", ".join(sizes)
 
 
 def cmd_build_info(args):
@@ -93,7 +89,6 @@ def cmd_build_info(args):
         "sources_newer": newest > built,
         "newest_source": newest_path,
         "newest_source_time": utc(newest) if newest else None,
-        "pool": pool_sizes(args.root),
     }
     with open(args.out, "w") as f:
         json.dump(info, f)
@@ -156,8 +151,8 @@ def cmd_report(args):
                    + (f"; **{build['newest_source']} was changed after the build** "
                       f"({build['newest_source_time']})" if build["sources_newer"] else "") + "  ")
     out.append(f"Server on core 0 (`taskset -c 0`): `workers={args.workers}, idle_poll_ms={args.idle_poll_ms}`, "
-               f"pools of {', '.join(f'{n} {b}' for b, n in ((build or {}).get('pool') or {}).items()) or '?'} "
-               f"(the profiles `release` and `postgres` of `Rocket.toml`), `enable_echo=true`, rate limits raised to 1,000,000/s, logs off. "
+               f"pools of {pools(args.results) or '?'} (as the server's `/metrics` reports them), "
+               f"`enable_echo=true`, rate limits raised to 1,000,000/s, logs off. "
                f"Client `bench/work-throughput` on core 1: {first.get('concurrency', '?')} users, one keep-alive "
                f"connection each; per user: `POST /api/v1/operations` "
                '`{"operation_type":"echo","input":{}}` → 202, then `GET /api/v1/operations/{id}` every '

@@ -101,6 +101,9 @@ bench_backend() {
     log "$b: $([[ -n $DURATION_S ]] && echo "${DURATION_S} s" || echo "$OPS operations"), $CONCURRENCY users polling every $POLL_MS ms, $WORKERS workers (attempt $attempt)"
     prepare_database "$b" longrun_work
     start_server "$DB_URL" "$WORKERS" "$IDLE_POLL_MS" "$logfile"
+    # The pool the server runs with, as it reports it.
+    curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^longrun_db_connections\{state="max"\}/ { print $2 }' \
+      >"$RESULTS/$b-pool"
     run_client "$b"
     check_server "$logfile"
     stop_server

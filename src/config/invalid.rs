@@ -57,22 +57,16 @@ impl From<rocket::figment::Error> for InvalidSetting {
         let key = error.path.join(".");
         let (key, given, accepted) = match &error.kind {
             Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
-                (key, given(actual), expected.clone())
+                (key, given(actual), in_words(expected))
             }
             Kind::InvalidLength(length, expected) => (key, format!("{length} items"), expected.clone()),
             Kind::UnknownVariant(variant, expected) => (key, format!("{variant:?}"), one_of(expected)),
-            Kind::UnknownField(field, expected) => {
-                let key = if key.is_empty() {
-                    field.clone()
-                } else {
-                    format!("{key}.{field}")
-                };
-                (
-                    key,
-                    "a key this service does not know".to_owned(),
-                    one_of(expected),
-                )
-            }
+            // The path names the unknown key already.
+            Kind::UnknownField(_, expected) => (
+                key,
+                "a key this service does not know".to_owned(),
+                one_of(expected),
+            ),
             Kind::MissingField(field) => {
                 let key = if key.is_empty() {
                     field.to_string()
@@ -101,6 +95,16 @@ fn given(actual: &Actual) -> String {
     match actual {
         Actual::Str(text) => format!("{text:?}"),
         other => other.to_string(),
+    }
+}
+
+/// Serde's names of number types, in words.
+fn in_words(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        other => other.to_owned(),
     }
 }
 

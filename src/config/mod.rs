@@ -48,7 +48,6 @@ impl Settings {
     /// fit.
     pub fn load(figment: &Figment) -> Result<Settings, InvalidSetting> {
         let rocket = rocket::Config::try_from(figment).map_err(InvalidSetting::from)?;
-        let database = DatabaseSettings::load(figment)?;
         let operations: OperationsConfig = figment
             .focus(OperationsConfig::KEY)
             .extract()
@@ -61,6 +60,9 @@ impl Settings {
                 "a directory (or no static_dir, for the page built into the binary)",
             ));
         }
+        // Last: its check creates the SQLite file, which a start refused
+        // for another setting should not leave behind.
+        let database = DatabaseSettings::load(figment)?;
         Ok(Settings {
             rocket,
             database,
