@@ -9,7 +9,8 @@ use rocket::fs::FileServer;
 use rocket::http::ContentType;
 use rocket::{Build, Rocket};
 
-/// The files of `static/`, as the binary holds them.
+/// The files of `static/`, as the binary holds them (a debug build reads
+/// them from the source tree as it runs, so that an edit shows at once).
 #[derive(rust_embed::RustEmbed)]
 #[folder = "static/"]
 struct Files;

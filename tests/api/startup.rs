@@ -82,7 +82,10 @@ fn the_one_line(output: &Output) -> String {
 fn refused(env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let line = the_one_line(&run_to_exit(dir.path(), env));
-    assert!(!dir.path().join("data").exists(), "a refused start leaves no database behind");
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused start leaves no database behind"
+    );
     line
 }
 
