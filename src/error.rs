@@ -46,6 +46,12 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     #[error("The database is unavailable. Retry shortly.")]
     ServiceUnavailable,
+    #[error("The database has no room left to store this. Nothing of the request was kept; retry later.")]
+    InsufficientStorage,
+    #[error("The operation's stored data cannot be read.")]
+    OperationUnreadable,
+    #[error("The body must be JSON, sent with Content-Type: application/json.")]
+    UnsupportedMediaType,
     #[error("The server failed to handle this request.")]
     Internal,
     /// Whatever Rocket rejected before a handler ran, as seen by a catcher.
@@ -77,6 +83,9 @@ impl ApiError {
             Self::RateLimited { .. } => Status::TooManyRequests,
             Self::MethodNotAllowed { .. } => Status::MethodNotAllowed,
             Self::ServiceUnavailable => Status::ServiceUnavailable,
+            Self::InsufficientStorage => Status::InsufficientStorage,
+            Self::OperationUnreadable => Status::InternalServerError,
+            Self::UnsupportedMediaType => Status::UnsupportedMediaType,
             Self::Internal => Status::InternalServerError,
             Self::Rejected { status, .. } => *status,
         }
@@ -98,6 +107,9 @@ impl ApiError {
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::InsufficientStorage => "INSUFFICIENT_STORAGE",
+            Self::OperationUnreadable => "OPERATION_UNREADABLE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::Internal => "INTERNAL_ERROR",
             Self::Rejected { code, .. } => code,
         }
@@ -146,13 +158,16 @@ pub struct ErrorDetail<'a> {
     /// `UNKNOWN_OPERATION_TYPE`, `INVALID_INPUT`, `MALFORMED_JSON`, `PAYLOAD_TOO_LARGE`,
     /// `IDEMPOTENCY_KEY_REUSED`, `INVALID_IDEMPOTENCY_KEY`, `OPERATION_ALREADY_FINISHED`,
     /// `RATE_LIMITED`, `TOO_MANY_STREAMS`, `NOT_FOUND`, `METHOD_NOT_ALLOWED`, `BAD_REQUEST`,
-    /// `INTERNAL_ERROR`, `SERVICE_UNAVAILABLE`.
+    /// `UNSUPPORTED_MEDIA_TYPE`, `OPERATION_UNREADABLE`, `INTERNAL_ERROR`, `SERVICE_UNAVAILABLE`,
+    /// `INSUFFICIENT_STORAGE`.
     pub code: Cow<'a, str>,
     /// For people.
     pub message: Cow<'a, str>,
 }
 
-/// The cause is logged with its chain; the client gets the code alone.
+/// The cause is logged with its chain; the client gets the code alone. An
+/// unreadable row was logged where it was met
+/// ([`Operations`](crate::operations::Operations)).
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -160,6 +175,11 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %Chain(&error), "request.database_unavailable");
                 Self::ServiceUnavailable
             }
+            StoreError::StorageFull(_) => {
+                tracing::error!(error = %Chain(&error), "request.storage_full");
+                Self::InsufficientStorage
+            }
+            StoreError::Unreadable { .. } => Self::OperationUnreadable,
             _ => {
                 tracing::error!(error = %Chain(&error), "request.failed");
                 Self::Internal
@@ -188,7 +208,11 @@ impl<'r> Responder<'r, 'static> for ApiError {
             Self::MethodNotAllowed { allow } => {
                 response.header(Header::new("Allow", allow.clone()));
             }
-            _ if self.status() == Status::ServiceUnavailable => {
+            _ if matches!(
+                self.status(),
+                Status::ServiceUnavailable | Status::InsufficientStorage
+            ) =>
+            {
                 response.header(Header::new("Retry-After", UNAVAILABLE_RETRY_AFTER_SECS));
             }
             _ => {}

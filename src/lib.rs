@@ -27,6 +27,7 @@ pub mod routes;
 pub mod security_headers;
 pub mod startup;
 pub mod store;
+pub mod supervise;
 pub mod sweeper;
 pub mod telemetry;
 pub mod workers;
@@ -53,6 +54,8 @@ pub fn assemble(figment: Figment, settings: Settings) -> Rocket<Build> {
     let operations = &settings.operations;
     rocket::custom(figment)
         .manage(operations.clone())
+        // Where the parts' background tasks run: one that panics starts again.
+        .manage(supervise::Supervisor::default())
         // Metrics; a request id, a log line and a count for every request.
         .attach(telemetry::Telemetry::default())
         // The database pool, its migrations, the Store. Tasks: group

@@ -3,30 +3,38 @@
 //! [`Changes`] (so that polls held in memory and waiting clients see it at
 //! once), and polls answered from memory when they can be.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::serde::json::Value;
-use rocket::tokio;
 use rocket::{Build, Orbit, Rocket};
 use uuid::Uuid;
 
 use crate::changes::{feed, recheck, Changes, Observed, PollCache};
 use crate::config::OperationsConfig;
 use crate::domain::{ErrorCode, Operation, ProgressReport};
+use crate::report::Chain;
 use crate::startup::{self, needs, StartError};
-use crate::store::{ClaimToken, Claimed, Created, ExpiredLeases, NewOperation, Store, StoreError};
+use crate::store::{ClaimToken, Claims, Created, ExpiredLeases, NewOperation, Store, StoreError};
+use crate::supervise::Supervisor;
 
 /// The store with this process's writes published. Cheap to clone.
 #[derive(Clone)]
 pub struct Operations {
     store: Store,
     changes: Changes,
+    unreadable: UnreadableRows,
 }
 
 impl Operations {
     pub fn new(store: Store, changes: Changes) -> Self {
-        Operations { store, changes }
+        Operations {
+            store,
+            changes,
+            unreadable: UnreadableRows::default(),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -46,7 +54,8 @@ impl Operations {
             return Ok(Some(observed));
         }
         let ticket = cache.ticket(id);
-        let Some(operation) = self.store.find_gathered(id).await? else {
+        let found = self.unreadable.noted(self.store.find_gathered(id).await);
+        let Some(operation) = found? else {
             return Ok(None);
         };
         let observed = Observed::new(&operation);
@@ -56,7 +65,7 @@ impl Operations {
 
     /// The operation with this id, read from the database. Never writes.
     pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
-        self.store.find(id).await
+        self.unreadable.noted(self.store.find(id).await)
     }
 
     /// Inserts a pending operation, unless its idempotency key was used.
@@ -71,12 +80,18 @@ impl Operations {
     }
 
     /// Claims the oldest pending operations that are due, at most `limit`.
-    pub async fn claim(&self, worker: &str, lease: Duration, limit: u32) -> Result<Vec<Claimed>, StoreError> {
-        let claimed = self.store.claim(worker, lease, limit).await?;
-        for claimed in &claimed {
+    pub async fn claim(&self, worker: &str, lease: Duration, limit: u32) -> Result<Claims, StoreError> {
+        let claims = self.store.claim(worker, lease, limit).await?;
+        for claimed in &claims.claimed {
             self.changes.publish(claimed.token.id);
         }
-        Ok(claimed)
+        for unreadable in &claims.unreadable {
+            match unreadable.id.parse() {
+                Ok(id) => self.changes.publish(id),
+                Err(_) => self.changes.publish_all(),
+            }
+        }
+        Ok(claims)
     }
 
     /// Extends a claim; false when it was lost. Changes nothing clients see.
@@ -123,7 +138,7 @@ impl Operations {
     /// was nothing to cancel.
     pub async fn cancel(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
         let writing = self.changes.writing(id);
-        let cancelled = self.store.cancel(id).await?;
+        let cancelled = self.unreadable.noted(self.store.cancel(id).await)?;
         writing.written(cancelled.as_ref());
         Ok(cancelled)
     }
@@ -145,6 +160,29 @@ impl Operations {
             self.changes.publish(*id);
         }
         Ok(deleted.len() as u64)
+    }
+}
+
+/// The rows that could not be read, each logged the first time it is met
+/// (of the last [`UnreadableRows::REMEMBERED`]): a client polling one
+/// should not fill the log.
+#[derive(Clone, Default)]
+struct UnreadableRows(Arc<Mutex<HashSet<String>>>);
+
+impl UnreadableRows {
+    const REMEMBERED: usize = 1024;
+
+    fn noted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(error @ StoreError::Unreadable { id, .. }) = &result {
+            let mut logged = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if logged.len() >= Self::REMEMBERED {
+                logged.clear();
+            }
+            if logged.insert(id.clone()) {
+                tracing::error!(operation_id = id, error = %Chain(error), "operation.unreadable");
+            }
+        }
+        result
     }
 }
 
@@ -190,24 +228,26 @@ impl Fairing for ChangeTracking {
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
-        let Some(operations) = rocket.state::<Operations>() else {
+        let (Some(operations), Some(supervisor)) =
+            (rocket.state::<Operations>(), rocket.state::<Supervisor>())
+        else {
             return;
         };
-        let (store, changes) = (operations.store.clone(), operations.changes.clone());
+        let (store, changes, shutdown) = (
+            operations.store.clone(),
+            operations.changes.clone(),
+            rocket.shutdown(),
+        );
         // Twice per staleness allowed, so that a late reading still falls
         // within it.
         let every = self.config.cache_max_staleness() / 2;
-        tokio::spawn(feed::follow(
-            store.clone(),
-            changes.clone(),
-            every,
-            rocket.shutdown(),
-        ));
-        tokio::spawn(recheck::run(
-            store,
-            changes,
-            self.config.recheck(),
-            rocket.shutdown(),
-        ));
+        let (s, c, d) = (store.clone(), changes.clone(), shutdown.clone());
+        supervisor.spawn("change feed", move || {
+            feed::follow(s.clone(), c.clone(), every, d.clone())
+        });
+        let recheck_every = self.config.recheck();
+        supervisor.spawn("re-check", move || {
+            recheck::run(store.clone(), changes.clone(), recheck_every, shutdown.clone())
+        });
     }
 }

@@ -22,9 +22,10 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::Status;
 use rocket::request::{self, FromRequest, Request};
 use rocket::tokio::{self, time};
-use rocket::{Build, Orbit, Rocket};
+use rocket::{Build, Orbit, Rocket, Shutdown};
 
 use crate::config::RateLimitConfig;
+use crate::supervise::Supervisor;
 
 /// The limits of one kind of request, by client address, on clock `C`.
 type Limiter<C> =
@@ -166,21 +167,29 @@ impl Fairing for RateLimiting {
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
-        let Some(limits) = rocket.state::<RateLimits>().cloned() else {
+        let (Some(limits), Some(supervisor)) = (
+            rocket.state::<RateLimits>().cloned(),
+            rocket.state::<Supervisor>(),
+        ) else {
             return;
         };
-        let mut shutdown = rocket.shutdown();
-        tokio::spawn(async move {
-            let mut ticks = time::interval(FORGET_EVERY);
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {
-                        limits.forget_idle();
-                    }
-                    _ = &mut shutdown => break,
-                }
-            }
+        let shutdown = rocket.shutdown();
+        supervisor.spawn("forgetting idle addresses", move || {
+            forget_idle(limits.clone(), shutdown.clone())
         });
+    }
+}
+
+/// Forgets idle addresses every minute until shutdown.
+async fn forget_idle(limits: RateLimits, mut shutdown: Shutdown) {
+    let mut ticks = time::interval(FORGET_EVERY);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                limits.forget_idle();
+            }
+            _ = &mut shutdown => return,
+        }
     }
 }
 

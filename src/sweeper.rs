@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::tokio::{self, time};
-use rocket::{Build, Orbit, Rocket};
+use rocket::{Build, Orbit, Rocket, Shutdown};
 
 use crate::config::OperationsConfig;
 use crate::operations::Operations;
 use crate::report::Chain;
 use crate::startup::{self, needs};
 use crate::store::StoreError;
+use crate::supervise::Supervisor;
 
 /// The retention policy, managed so that it can be applied on demand.
 #[derive(Clone)]
@@ -70,22 +71,29 @@ impl Fairing for Sweeper {
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
-        let Some(retention) = rocket.state::<Retention>().cloned() else {
+        let (Some(retention), Some(supervisor)) =
+            (rocket.state::<Retention>().cloned(), rocket.state::<Supervisor>())
+        else {
             return;
         };
-        let mut shutdown = rocket.shutdown();
-        let mut ticks = time::interval(self.every);
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {
-                        if let Err(e) = retention.sweep_once().await {
-                            tracing::warn!(error = %Chain(&e), "retention.error");
-                        }
-                    }
-                    _ = &mut shutdown => break,
+        let (every, shutdown) = (self.every, rocket.shutdown());
+        supervisor.spawn("sweeper", move || {
+            sweep(retention.clone(), every, shutdown.clone())
+        });
+    }
+}
+
+/// Applies `retention` every `every`, and once at once, until shutdown.
+async fn sweep(retention: Retention, every: Duration, mut shutdown: Shutdown) {
+    let mut ticks = time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(e) = retention.sweep_once().await {
+                    tracing::warn!(error = %Chain(&e), "retention.error");
                 }
             }
-        });
+            _ = &mut shutdown => return,
+        }
     }
 }

@@ -26,9 +26,11 @@ pub async fn run(store: Store, changes: Changes, every: Duration, mut shutdown: 
             continue;
         }
         match store.find_many(&ids).await {
-            Ok(operations) => {
+            Ok(rows) => {
                 let mut gone: HashSet<Uuid> = ids.into_iter().collect();
-                for operation in operations {
+                // A row that cannot be read is left to the waiters' own
+                // reads, which say so.
+                for operation in rows.into_iter().flatten() {
                     gone.remove(&operation.id);
                     changes.recheck(operation.id, Some(operation.representation().etag));
                 }

@@ -12,16 +12,23 @@ pub enum ErrorCode {
     UpstreamRateLimited,
     UpstreamError,
     HandlerError,
+    /// The handler crashed (a panic): retried like a passing upstream
+    /// error, then failed with this code.
+    InternalError,
+    /// The row could not be read, so the operation was not run.
+    UnreadableRow,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::Cancelled,
         ErrorCode::Timeout,
         ErrorCode::LeaseExpired,
         ErrorCode::UpstreamRateLimited,
         ErrorCode::UpstreamError,
         ErrorCode::HandlerError,
+        ErrorCode::InternalError,
+        ErrorCode::UnreadableRow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +39,8 @@ impl ErrorCode {
             ErrorCode::UpstreamRateLimited => "UPSTREAM_RATE_LIMITED",
             ErrorCode::UpstreamError => "UPSTREAM_ERROR",
             ErrorCode::HandlerError => "HANDLER_ERROR",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::UnreadableRow => "UNREADABLE_ROW",
         }
     }
 }

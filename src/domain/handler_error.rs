@@ -29,6 +29,16 @@ impl HandlerError {
         }
     }
 
+    /// The handler panicked: nothing says that a second run would, so the
+    /// attempt is retried.
+    pub fn crashed() -> Self {
+        Self {
+            code: ErrorCode::InternalError,
+            message: "The operation failed on an internal error.".to_owned(),
+            retryable: true,
+        }
+    }
+
     pub fn rate_limited() -> Self {
         Self {
             code: ErrorCode::UpstreamRateLimited,

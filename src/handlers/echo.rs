@@ -9,8 +9,9 @@ use super::OperationType;
 use crate::domain::{HandlerError, Progress};
 
 /// `echo`, for tests and benchmarks: waits `delay_ms`, then completes with
-/// `result` or fails with `fail` as the message. With `progress_steps`, the
-/// wait is cut in that many steps, each reported as progress.
+/// `result`, fails with `fail` as the message, or panics with `panic` (to
+/// show that a crash fails its own operation alone). With `progress_steps`,
+/// the wait is cut in that many steps, each reported as progress.
 pub struct Echo;
 
 /// The input of `echo`. Every field is optional, so the input may be left
@@ -31,6 +32,10 @@ pub struct EchoInput {
     #[serde(default)]
     #[schema(inline)]
     fail: Option<Text<2000>>,
+    /// Panic with this message instead of completing.
+    #[serde(default)]
+    #[schema(inline)]
+    panic: Option<Text<2000>>,
     /// The result to complete with.
     #[serde(default)]
     #[schema(value_type = Option<Value>)]
@@ -53,6 +58,9 @@ impl OperationType for Echo {
             rocket::tokio::time::sleep(delay / steps as u32).await;
             let percent = u8::try_from(step * 100 / steps).unwrap_or(100);
             progress.report(percent, &format!("Step {step} of {steps}"));
+        }
+        if let Some(message) = input.panic {
+            panic!("{}", message.as_str());
         }
         match input.fail {
             Some(message) => Err(HandlerError::failed(message.into_string())),

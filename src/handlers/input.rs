@@ -44,6 +44,24 @@ pub fn read<T: DeserializeOwned>(root: &str, value: Value) -> Result<T, InvalidI
     })
 }
 
+/// The path (below `root`) of the first string of `value`, key or value,
+/// that holds the NUL character: PostgreSQL stores no such string, and
+/// what one backend refuses both refuse, before anything is stored.
+pub fn nul_at(value: &Value, root: &str) -> Option<String> {
+    match value {
+        Value::String(text) => text.contains('\0').then(|| root.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_at(item, &format!("{root}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| match key.contains('\0') {
+            true => Some(root.to_owned()),
+            false => nul_at(item, &format!("{root}.{key}")),
+        }),
+        _ => None,
+    }
+}
+
 /// `null` reads as an absent field: it takes the default.
 pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
@@ -59,6 +77,10 @@ where
 pub struct Text<const MAX: usize>(String);
 
 impl<const MAX: usize> Text<MAX> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn into_string(self) -> String {
         self.0
     }
@@ -272,6 +294,16 @@ mod tests {
         for bad in [json!(-1), json!(101), json!(2.5), json!("5")] {
             assert!(read_delay(bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_nul_character_is_found_wherever_it_is() {
+        assert_eq!(
+            nul_at(&json!({"a": ["x", "y\0"]}), "input"),
+            Some("input.a[1]".to_owned())
+        );
+        assert_eq!(nul_at(&json!({"k\0": 1}), "input"), Some("input".to_owned()));
+        assert_eq!(nul_at(&json!({"a": [1, "b", {"c": null}]}), "input"), None);
     }
 
     #[test]

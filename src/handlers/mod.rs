@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{HandlerError, Progress};
 
-pub use input::{read as read_input, InvalidInput};
+pub use input::{nul_at, read as read_input, InvalidInput};
 pub use registry::{CreateOperation, OperationTypes, Registry};
 
 /// One operation type.
@@ -73,7 +73,14 @@ struct Typed<T>(T);
 impl<T: OperationType> Handler for Typed<T> {
     fn accept(&self, input: Value) -> Result<Value, InvalidInput> {
         let input: T::Input = input::read("input", input)?;
-        json::to_value(input).map_err(|e| InvalidInput::new("input", e.to_string()))
+        let input = json::to_value(input).map_err(|e| InvalidInput::new("input", e.to_string()))?;
+        match input::nul_at(&input, "input") {
+            Some(field) => Err(InvalidInput::new(
+                &field,
+                "must not hold the NUL character (U+0000), which cannot be stored",
+            )),
+            None => Ok(input),
+        }
     }
 
     async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError> {

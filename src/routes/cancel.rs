@@ -22,8 +22,9 @@ use crate::workers::WorkerPool;
         (status = 409, description = "OPERATION_ALREADY_FINISHED", body = ErrorBody),
         (status = 422, description = "INVALID_OPERATION_ID", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
+        (status = 500, description = "OPERATION_UNREADABLE (the stored row cannot be read) or INTERNAL_ERROR", body = ErrorBody),
         (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 507, description = "INSUFFICIENT_STORAGE: the database has no room left", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
 )]
 #[rocket::post("/api/v1/operations/<operation_id>/cancel")]

@@ -23,7 +23,7 @@ use crate::workers::WorkerPool;
     path = "/api/v1/operations",
     tag = "operations",
     request_body(content = CreateOperation, content_type = "application/json",
-        description = "One of the operation types this service runs, with its input."),
+        description = "One of the operation types this service runs, with its input. No string in it may hold U+0000 (NUL), which neither database stores."),
     params(
         ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retries with the same key and request return the same operation."),
     ),
@@ -34,10 +34,12 @@ use crate::workers::WorkerPool;
         (status = 400, description = "MALFORMED_JSON or INVALID_IDEMPOTENCY_KEY", body = ErrorBody),
         (status = 409, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
-        (status = 422, description = "UNKNOWN_OPERATION_TYPE or INVALID_INPUT", body = ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "UNKNOWN_OPERATION_TYPE or INVALID_INPUT (including a string holding U+0000)", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
         (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
         (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 507, description = "INSUFFICIENT_STORAGE: the database has no room left", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
 )]
 #[rocket::post("/api/v1/operations", data = "<body>")]

@@ -11,6 +11,7 @@ use rocket::State;
 use crate::error::ErrorDetail;
 use crate::operations::Operations;
 use crate::store::StoreError;
+use crate::supervise::Supervisor;
 use crate::workers::WorkerPool;
 
 /// How long readiness waits for the database.
@@ -46,6 +47,10 @@ pub struct Checks {
     migrations: &'static str,
     /// `ok` or `stopped`.
     workers: &'static str,
+    /// Only while some are down: the background tasks restarting after a
+    /// fault (`restarting: sweeper, …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<String>,
 }
 
 /// The process is up and answering.
@@ -70,6 +75,7 @@ pub(crate) fn live() -> Json<Liveness> {
 pub(crate) async fn ready(
     operations: &State<Operations>,
     workers: &State<WorkerPool>,
+    supervisor: &State<Supervisor>,
 ) -> (Status, Json<Readiness>) {
     let store = operations.store();
     let (database, migrations) = match timeout(DATABASE_TIMEOUT, store.ping()).await {
@@ -83,20 +89,24 @@ pub(crate) async fn ready(
         _ => ("unreachable", "unknown"),
     };
     let workers = if workers.is_healthy() { "ok" } else { "stopped" };
-    let checks = Checks {
-        database,
-        migrations,
-        workers,
-    };
+    let down = supervisor.down();
+    let tasks = (!down.is_empty()).then(|| format!("restarting: {}", down.join(", ")));
     let failed: Vec<&str> = [
         ("database", database),
         ("migrations", migrations),
         ("workers", workers),
+        ("tasks", tasks.as_deref().unwrap_or("ok")),
     ]
     .into_iter()
     .filter(|(_, state)| *state != "ok")
     .map(|(name, _)| name)
     .collect();
+    let checks = Checks {
+        database,
+        migrations,
+        workers,
+        tasks,
+    };
     if failed.is_empty() {
         let ready = Readiness {
             status: "ready",

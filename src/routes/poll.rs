@@ -40,7 +40,7 @@ use crate::telemetry::{Held, Metrics};
         (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
         (status = 422, description = "INVALID_OPERATION_ID or INVALID_WAIT", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
+        (status = 500, description = "OPERATION_UNREADABLE (the stored row cannot be read) or INTERNAL_ERROR", body = ErrorBody),
         (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
 )]

@@ -10,7 +10,7 @@ use rocket::tokio::{self, sync::mpsc, sync::oneshot, sync::Semaphore};
 use uuid::Uuid;
 
 use super::db::{Column, Db, Param};
-use super::record::OperationRecord;
+use super::record::{self, IdRecord};
 use super::statements::Statements;
 use super::StoreError;
 use crate::domain::Operation;
@@ -67,29 +67,31 @@ async fn read_in_batches(
     }
 }
 
+/// Answers each read of `batch` as if it were alone: a row that cannot be
+/// read is the answer of its own read only.
 async fn answer(db: &Db, statements: &Statements, batch: Vec<(Uuid, Reply)>) {
-    let found: Result<Vec<OperationRecord>, sqlx::Error> = match batch.as_slice() {
-        [(id, _)] => db
-            .fetch_optional(&statements.find, vec![Param::Id(*id)])
-            .await
-            .map(Vec::from_iter),
+    let rows = match batch.as_slice() {
+        [(id, _)] => db.rows(&statements.find, vec![Param::Id(*id)]).await,
         _ => {
             let ids = batch.iter().map(|(id, _)| *id).collect();
-            db.fetch_all(&statements.find_many, vec![Param::Column(Column::Ids(ids))])
+            db.rows(&statements.find_many, vec![Param::Column(Column::Ids(ids))])
                 .await
         }
     };
-    let found = found.map_err(StoreError::from).and_then(|rows| {
-        rows.into_iter()
-            .map(Operation::try_from)
-            .collect::<Result<Vec<_>, _>>()
-    });
-    match found {
-        Ok(found) => {
-            let by_id: HashMap<Uuid, Operation> = found.into_iter().map(|op| (op.id, op)).collect();
+    match rows {
+        Ok(rows) => {
+            let by_id: HashMap<Uuid, Result<Operation, StoreError>> = rows
+                .iter()
+                .filter_map(|row| {
+                    let id = row.decode::<IdRecord>().ok()?.id.0;
+                    Some((id, record::operation(row)))
+                })
+                .collect();
+            // Several reads of one operation may wait in a batch: each gets
+            // the answer.
             for (id, reply) in batch {
                 // A caller that went away no longer needs its answer.
-                let _ = reply.send(Ok(by_id.get(&id).cloned()));
+                let _ = reply.send(by_id.get(&id).cloned().transpose());
             }
         }
         Err(error) => {

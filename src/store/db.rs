@@ -2,15 +2,22 @@
 //! that binds parameters and picks the backend's driver. Statements and
 //! rows are the same for both (see [`Dialect`](super::dialect::Dialect) and
 //! [`record`](super::record)).
+//!
+//! A connection is taken from the pool before the statement runs: whatever
+//! keeps the service from getting one (a database that is down, refuses
+//! connections, or is not there) is [`StoreError::Unavailable`]; what the
+//! statement then meets is classified by what it is.
 
 use rocket::serde::json::{serde_json, Value};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::query::QueryAs;
+use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::types::Json;
-use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool};
+use sqlx::{FromRow, PgPool, Postgres, Row as _, Sqlite, SqlitePool};
 use uuid::Uuid;
 
+use super::StoreError;
 use crate::config::Backend;
 
 /// A pool of the configured backend.
@@ -52,6 +59,29 @@ pub(super) trait Record:
 
 impl<T> Record for T where T: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> {}
 
+/// A row of either backend, read one at a time.
+pub(super) enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+impl Row {
+    pub fn decode<T: Record>(&self) -> Result<T, sqlx::Error> {
+        match self {
+            Row::Sqlite(row) => T::from_row(row),
+            Row::Postgres(row) => T::from_row(row),
+        }
+    }
+
+    /// The row's `id` as text, whether or not it is a UUID.
+    pub fn id_text(&self) -> Option<String> {
+        match self {
+            Row::Sqlite(row) => row.try_get::<String, _>("id").ok(),
+            Row::Postgres(row) => row.try_get::<Uuid, _>("id").ok().map(|id| id.to_string()),
+        }
+    }
+}
+
 impl Db {
     pub(super) fn backend(&self) -> Backend {
         match self {
@@ -60,45 +90,48 @@ impl Db {
         }
     }
 
-    /// Every row the statement returns. Writes with `RETURNING` go through
-    /// here too: SQLite commits such a statement only once it has run to its
-    /// end, which reading fewer rows would leave for later (sqlx issue 2099).
+    /// Every row the statement returns, unread. Writes with `RETURNING` go
+    /// through here too: SQLite commits such a statement only once it has
+    /// run to its end, which reading fewer rows would leave for later (sqlx
+    /// issue 2099).
+    pub(super) async fn rows(&self, sql: &str, params: Vec<Param<'_>>) -> Result<Vec<Row>, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => {
+                let mut connection = connect(pool).await?;
+                let rows = bind_sqlite(sqlx::query(sql), params)
+                    .fetch_all(&mut *connection)
+                    .await?;
+                rows.into_iter().map(Row::Sqlite).collect()
+            }
+            Db::Postgres(pool) => {
+                let mut connection = connect(pool).await?;
+                let rows = bind_postgres(sqlx::query(sql), params)
+                    .fetch_all(&mut *connection)
+                    .await?;
+                rows.into_iter().map(Row::Postgres).collect()
+            }
+        })
+    }
+
+    /// Every row the statement returns, read as `T`; one that cannot be is
+    /// the statement's error. For rows of the service's own making (ids,
+    /// counts); operations are read row by row.
     pub(super) async fn fetch_all<T: Record>(
         &self,
         sql: &str,
         params: Vec<Param<'_>>,
-    ) -> Result<Vec<T>, sqlx::Error> {
-        match self {
-            Db::Sqlite(pool) => bind_sqlite(sqlx::query_as(sql), params).fetch_all(pool).await,
-            Db::Postgres(pool) => bind_postgres(sqlx::query_as(sql), params).fetch_all(pool).await,
-        }
-    }
-
-    /// The first row a read returns, if any.
-    pub(super) async fn fetch_optional<T: Record>(
-        &self,
-        sql: &str,
-        params: Vec<Param<'_>>,
-    ) -> Result<Option<T>, sqlx::Error> {
-        match self {
-            Db::Sqlite(pool) => {
-                bind_sqlite(sqlx::query_as(sql), params)
-                    .fetch_optional(pool)
-                    .await
-            }
-            Db::Postgres(pool) => {
-                bind_postgres(sqlx::query_as(sql), params)
-                    .fetch_optional(pool)
-                    .await
-            }
-        }
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.rows(sql, params).await?;
+        Ok(rows.iter().map(Row::decode).collect::<Result<_, _>>()?)
     }
 
     /// A transaction: its statements commit together or not at all.
-    pub(super) async fn begin(&self) -> Result<Transaction, sqlx::Error> {
+    pub(super) async fn begin(&self) -> Result<Transaction, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool) => Transaction::Sqlite(pool.begin().await?),
-            Db::Postgres(pool) => Transaction::Postgres(Box::new(pool.begin().await?)),
+            Db::Sqlite(pool) => Transaction::Sqlite(pool.begin().await.map_err(StoreError::unavailable)?),
+            Db::Postgres(pool) => {
+                Transaction::Postgres(Box::new(pool.begin().await.map_err(StoreError::unavailable)?))
+            }
         })
     }
 
@@ -118,6 +151,13 @@ impl Db {
     }
 }
 
+/// A connection from the pool, or the database is unavailable. The wait is
+/// boxed: the pool's future is large, and held inline it would be copied
+/// with every task that reads (+5.7 % instructions per 404, BENCHMARKS.md).
+async fn connect<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Result<PoolConnection<DB>, StoreError> {
+    Box::pin(pool.acquire()).await.map_err(StoreError::unavailable)
+}
+
 /// A transaction of either backend.
 pub(super) enum Transaction {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
@@ -125,39 +165,36 @@ pub(super) enum Transaction {
 }
 
 impl Transaction {
-    pub async fn fetch_all<T: Record>(
-        &mut self,
-        sql: &str,
-        params: Vec<Param<'_>>,
-    ) -> Result<Vec<T>, sqlx::Error> {
-        match self {
+    pub async fn rows(&mut self, sql: &str, params: Vec<Param<'_>>) -> Result<Vec<Row>, StoreError> {
+        Ok(match self {
             Transaction::Sqlite(tx) => {
-                bind_sqlite(sqlx::query_as(sql), params)
-                    .fetch_all(&mut **tx)
-                    .await
+                let rows = bind_sqlite(sqlx::query(sql), params).fetch_all(&mut **tx).await?;
+                rows.into_iter().map(Row::Sqlite).collect()
             }
             Transaction::Postgres(tx) => {
-                bind_postgres(sqlx::query_as(sql), params)
+                let rows = bind_postgres(sqlx::query(sql), params)
                     .fetch_all(&mut ***tx)
-                    .await
+                    .await?;
+                rows.into_iter().map(Row::Postgres).collect()
             }
-        }
+        })
     }
 
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Transaction::Sqlite(tx) => tx.commit().await,
-            Transaction::Postgres(tx) => (*tx).commit().await,
+            Transaction::Sqlite(tx) => tx.commit().await?,
+            Transaction::Postgres(tx) => (*tx).commit().await?,
         }
+        Ok(())
     }
 }
 
 /// How SQLite takes each parameter: ids as hyphenated text, JSON as text,
 /// columns as JSON arrays.
-fn bind_sqlite<'q, T>(
-    mut query: QueryAs<'q, Sqlite, T, SqliteArguments<'q>>,
+fn bind_sqlite<'q>(
+    mut query: Query<'q, Sqlite, SqliteArguments<'q>>,
     params: Vec<Param<'q>>,
-) -> QueryAs<'q, Sqlite, T, SqliteArguments<'q>> {
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
     for param in params {
         query = match param {
             Param::Id(id) => query.bind(id.hyphenated()),
@@ -173,10 +210,10 @@ fn bind_sqlite<'q, T>(
 
 /// How PostgreSQL takes each parameter: in its own types, columns as
 /// arrays.
-fn bind_postgres<'q, T>(
-    mut query: QueryAs<'q, Postgres, T, PgArguments>,
+fn bind_postgres<'q>(
+    mut query: Query<'q, Postgres, PgArguments>,
     params: Vec<Param<'q>>,
-) -> QueryAs<'q, Postgres, T, PgArguments> {
+) -> Query<'q, Postgres, PgArguments> {
     for param in params {
         query = match param {
             Param::Id(id) => query.bind(id),

@@ -60,6 +60,25 @@ impl Dialect {
         }
     }
 
+    /// `attempts + 1`, staying within the column's type: a row another
+    /// program left at the maximum is claimed like any other rather than
+    /// failing every claim with an overflow.
+    pub fn one_more_attempt(self) -> &'static str {
+        match self.0 {
+            Backend::Postgres => "LEAST(attempts, 2147483646) + 1",
+            Backend::Sqlite => "min(attempts + 1, 2147483647)",
+        }
+    }
+
+    /// An id given as text (`param`), as the column takes it: a row's id
+    /// as it was read, which on SQLite may not be a UUID.
+    pub fn id_from_text(self, param: &str) -> String {
+        match self.0 {
+            Backend::Postgres => format!("{param}::uuid"),
+            Backend::Sqlite => param.to_owned(),
+        }
+    }
+
     /// The id as text, for rows whose id may not be a UUID (SQLite rows
     /// written by another program).
     pub fn id_as_text(self) -> &'static str {

@@ -6,15 +6,17 @@
 //! applied at once.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rocket::futures::FutureExt;
 use rocket::serde::json::Value;
 use rocket::tokio::{self, sync::mpsc, sync::oneshot};
 use uuid::Uuid;
 
 use super::db::{Column, Db, Param, Transaction};
-use super::record::OperationRecord;
+use super::record::{self, IdRecord};
 use super::statements::Statements;
 use super::{ClaimToken, NewOperation, StoreError};
 use crate::domain::{ErrorCode, Operation};
@@ -38,9 +40,10 @@ impl Write {
     }
 }
 
-/// What a write left: the row inserted or updated; `None` when an insert's
-/// idempotency key was taken, or an update's claim was lost.
-type Written = Option<Operation>;
+/// What a write left: the row inserted or updated (or why it cannot be
+/// read); `None` when an insert's idempotency key was taken, or an
+/// update's claim was lost.
+type Written = Option<Result<Operation, StoreError>>;
 
 type Reply = oneshot::Sender<Result<Written, StoreError>>;
 
@@ -58,11 +61,12 @@ impl GroupCommit {
         GroupCommit { queue }
     }
 
-    pub async fn write(&self, write: Write) -> Result<Written, StoreError> {
+    /// What the write left; `None` when it wrote nothing.
+    pub async fn write(&self, write: Write) -> Result<Option<Operation>, StoreError> {
         let (reply, written) = oneshot::channel();
         let stopped = || StoreError::Stopped("group commit");
         self.queue.send((write, reply)).map_err(|_| stopped())?;
-        written.await.map_err(|_| stopped())?
+        written.await.map_err(|_| stopped())??.transpose()
     }
 }
 
@@ -74,21 +78,34 @@ async fn commit_in_groups(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (writes, replies): (Vec<Write>, Vec<Reply>) = batch.drain(..).unzip();
-        let results = match writes.len() > 1 && has_one_write_per_operation(&writes) {
-            true => match apply(&db, &statements, &writes).await {
-                Ok(written) => written.into_iter().map(Ok).collect(),
-                // One write failed and took the others with it: each on its
-                // own, so that only the one that fails says so.
-                Err(_) => one_by_one(&db, &statements, &writes).await,
-            },
-            // One write; or two of one operation, which a group could not
-            // tell apart (rows are told apart by id).
-            false => one_by_one(&db, &statements, &writes).await,
-        };
+        // A fault (a panic) fails this group's writes, not the task: the
+        // next group is written as usual.
+        let results = AssertUnwindSafe(commit(&db, &statements, &writes))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(writes = writes.len(), "group_commit.panicked");
+                let failed = || Err(StoreError::Unexpected("a write failed on an internal fault"));
+                writes.iter().map(|_| failed()).collect()
+            });
         for (reply, result) in replies.into_iter().zip(results) {
             // A caller that went away no longer needs its answer.
             let _ = reply.send(result);
         }
+    }
+}
+
+/// Writes a group: together when it can, else (or when that failed) one
+/// by one, so that only a write that fails says so.
+async fn commit(db: &Db, statements: &Statements, writes: &[Write]) -> Vec<Result<Written, StoreError>> {
+    match writes.len() > 1 && has_one_write_per_operation(writes) {
+        true => match apply(db, statements, writes).await {
+            Ok(written) => written.into_iter().map(Ok).collect(),
+            Err(_) => one_by_one(db, statements, writes).await,
+        },
+        // One write; or two of one operation, which a group could not tell
+        // apart (rows are told apart by id).
+        false => one_by_one(db, statements, writes).await,
     }
 }
 
@@ -102,35 +119,35 @@ async fn one_by_one(db: &Db, statements: &Statements, writes: &[Write]) -> Vec<R
 }
 
 /// Applies `writes`, one statement per kind, in one transaction when there
-/// are several kinds: what each left, in order.
+/// are several kinds: what each left, in order, each row read on its own.
 async fn apply(db: &Db, statements: &Statements, writes: &[Write]) -> Result<Vec<Written>, StoreError> {
     let kinds = Kinds::of(writes);
-    let mut left: HashMap<Uuid, OperationRecord> = HashMap::with_capacity(writes.len());
+    let mut rows = Vec::with_capacity(writes.len());
     let statements_to_run = kinds.statements(statements);
     if statements_to_run.len() == 1 {
         for (sql, params) in statements_to_run {
-            left.extend(by_id(db.fetch_all(sql, params).await?));
+            rows.extend(db.rows(sql, params).await?);
         }
     } else {
         let mut transaction: Transaction = db.begin().await?;
         for (sql, params) in statements_to_run {
-            left.extend(by_id(transaction.fetch_all(sql, params).await?));
+            rows.extend(transaction.rows(sql, params).await?);
         }
         transaction.commit().await?;
     }
-    writes
+    let mut left: HashMap<Uuid, Result<Operation, StoreError>> = rows
         .iter()
-        .map(|write| left.remove(&write.id()).map(Operation::try_from).transpose())
-        .collect()
+        .filter_map(|row| {
+            let id = row.decode::<IdRecord>().ok()?.id.0;
+            Some((id, record::operation(row)))
+        })
+        .collect();
+    Ok(writes.iter().map(|write| left.remove(&write.id())).collect())
 }
 
 fn has_one_write_per_operation(writes: &[Write]) -> bool {
     let mut ids = HashSet::with_capacity(writes.len());
     writes.iter().all(|write| ids.insert(write.id()))
-}
-
-fn by_id(records: Vec<OperationRecord>) -> impl Iterator<Item = (Uuid, OperationRecord)> {
-    records.into_iter().map(|record| (record.id(), record))
 }
 
 /// The writes of a group, by kind.

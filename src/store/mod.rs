@@ -29,13 +29,14 @@ use uuid::Uuid;
 
 use crate::domain::{ErrorCode, Operation, ProgressReport};
 use batched_reads::BatchedReads;
-use db::Param;
+use db::{Param, Row};
 use dialect::Dialect;
 use group_commit::{GroupCommit, Write};
-use record::{ClaimRecord, KeyRecord, OperationRecord, StoredId};
+use record::{ClaimRecord, KeyRecord, StoredId};
 use statements::Statements;
 
 pub use db::Db;
+
 pub use error::StoreError;
 pub use pool::{PostgresDb, SqliteDb};
 pub use storage::{Storage, StoreHold, StoreHolds};
@@ -92,6 +93,24 @@ pub struct Claimed {
     pub token: ClaimToken,
 }
 
+/// What a claim took.
+#[derive(Default)]
+pub struct Claims {
+    /// Read and ready to run.
+    pub claimed: Vec<Claimed>,
+    /// Claimed rows that could not be read.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A claimed row that could not be read, and whether it was failed with
+/// `UNREADABLE_ROW` (if not, it stays claimed until its lease runs out).
+pub struct Unreadable {
+    /// As the row holds it.
+    pub id: String,
+    pub cause: StoreError,
+    pub failed: Result<bool, StoreError>,
+}
+
 /// Operations whose lease ran out, by what became of them.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ExpiredLeases {
@@ -105,6 +124,9 @@ pub struct ExpiredLeases {
 pub const LEASE_EXPIRED_MESSAGE: &str = "The operation's worker stopped responding too many times.";
 /// The message of a cancelled operation.
 pub const CANCELLED_MESSAGE: &str = "Operation was cancelled";
+/// The message of a claimed operation whose row could not be read.
+pub const UNREADABLE_MESSAGE: &str =
+    "The operation's row holds values this service cannot read; it was not run.";
 
 /// Rows the sweep deletes per statement.
 const DELETE_BATCH: usize = 1000;
@@ -128,11 +150,8 @@ impl Store {
 
     /// The operation with this id, if there is one. Never writes.
     pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
-        let row: Option<OperationRecord> = self
-            .db
-            .fetch_optional(&self.statements.find, vec![Param::Id(id)])
-            .await?;
-        row.map(Operation::try_from).transpose()
+        let rows = self.db.rows(&self.statements.find, vec![Param::Id(id)]).await?;
+        rows.first().map(record::operation).transpose()
     }
 
     /// The same, read together with the other reads asked for at the same
@@ -141,11 +160,12 @@ impl Store {
         self.misses.find(id).await
     }
 
-    /// Those of these operations that exist, in no particular order.
-    pub async fn find_many(&self, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
+    /// Those of these operations that exist, in no particular order, each
+    /// read on its own.
+    pub async fn find_many(&self, ids: &[Uuid]) -> Result<Vec<Result<Operation, StoreError>>, StoreError> {
         let ids = Param::Column(db::Column::Ids(ids.to_vec()));
-        let rows: Vec<OperationRecord> = self.db.fetch_all(&self.statements.find_many, vec![ids]).await?;
-        rows.into_iter().map(Operation::try_from).collect()
+        let rows = self.db.rows(&self.statements.find_many, vec![ids]).await?;
+        Ok(rows.iter().map(record::operation).collect())
     }
 
     /// Inserts a pending operation, unless its idempotency key was used.
@@ -159,10 +179,14 @@ impl Store {
             ));
         };
         let params = vec![Param::Text(&idempotency.key)];
-        let earlier: Option<KeyRecord> = self
+        let rows = self
             .db
-            .fetch_optional(&self.statements.find_by_idempotency_key, params)
+            .rows(&self.statements.find_by_idempotency_key, params)
             .await?;
+        let earlier = rows
+            .first()
+            .map(|row| row.decode::<KeyRecord>().map_err(|e| record::unreadable(row, e)))
+            .transpose()?;
         match earlier {
             Some(KeyRecord {
                 operation,
@@ -177,29 +201,43 @@ impl Store {
     }
 
     /// Claims the oldest pending operations that are due, at most `limit`,
-    /// for `lease`, in one statement.
-    pub async fn claim(&self, worker: &str, lease: Duration, limit: u32) -> Result<Vec<Claimed>, StoreError> {
+    /// for `lease`, in one statement. A claimed row that cannot be read is
+    /// failed with `UNREADABLE_ROW` at once (where the row lets that
+    /// update through) and reported; it never holds back the others.
+    pub async fn claim(&self, worker: &str, lease: Duration, limit: u32) -> Result<Claims, StoreError> {
         let params = vec![
             Param::Text(worker),
             Param::Seconds(lease.as_secs_f64()),
             Param::Int(i64::from(limit)),
         ];
-        let rows: Vec<ClaimRecord> = self.db.fetch_all(&self.statements.claim, params).await?;
-        rows.into_iter()
-            .map(|row| {
-                let operation = Operation::try_from(row.operation)?;
-                let token = ClaimToken {
-                    id: operation.id,
-                    worker: row.claimed_by,
-                    attempt: operation.attempts,
-                };
-                Ok(Claimed {
-                    operation,
-                    input: row.input.0,
-                    token,
-                })
-            })
-            .collect()
+        let rows = self.db.rows(&self.statements.claim, params).await?;
+        let mut claims = Claims::default();
+        for row in &rows {
+            match claimed(row) {
+                Ok(claimed) => claims.claimed.push(claimed),
+                Err(cause) => {
+                    let id = row.id_text().unwrap_or_default();
+                    let failed = self.fail_unreadable(&id, worker).await;
+                    claims.unreadable.push(Unreadable { id, cause, failed });
+                }
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Fails a claimed row that cannot be read; whether it could.
+    async fn fail_unreadable(&self, id: &str, worker: &str) -> Result<bool, StoreError> {
+        let params = vec![
+            Param::Text(id),
+            Param::Text(worker),
+            Param::Text(ErrorCode::UnreadableRow.as_str()),
+            Param::Text(UNREADABLE_MESSAGE),
+        ];
+        let failed: Vec<(String,)> = self
+            .db
+            .fetch_all(&self.statements.fail_unreadable, params)
+            .await?;
+        Ok(!failed.is_empty())
     }
 
     /// Extends a claim; false when it was lost.
@@ -329,10 +367,7 @@ impl Store {
 
     /// How many operations there are in each status.
     pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(self
-            .db
-            .fetch_all(&self.statements.count_by_status, vec![])
-            .await?)
+        self.db.fetch_all(&self.statements.count_by_status, vec![]).await
     }
 
     /// The versions of the embedded migrations the database has not applied.
@@ -347,9 +382,27 @@ impl Store {
 
     /// The single row a write returned, if any.
     async fn one(&self, sql: &str, params: Vec<Param<'_>>) -> Result<Option<Operation>, StoreError> {
-        let row = self.db.fetch_all::<OperationRecord>(sql, params).await?.pop();
-        row.map(Operation::try_from).transpose()
+        let rows = self.db.rows(sql, params).await?;
+        rows.first().map(record::operation).transpose()
     }
+}
+
+/// A claimed row, read.
+fn claimed(row: &Row) -> Result<Claimed, StoreError> {
+    let record = row
+        .decode::<ClaimRecord>()
+        .map_err(|e| record::unreadable(row, e))?;
+    let operation = Operation::try_from(record.operation)?;
+    let token = ClaimToken {
+        id: operation.id,
+        worker: record.claimed_by,
+        attempt: operation.attempts,
+    };
+    Ok(Claimed {
+        operation,
+        input: record.input.0,
+        token,
+    })
 }
 
 /// Parameters 1 to 3 of a write that a claim must still hold.

@@ -1,16 +1,18 @@
 //! Rows as both backends return them, read into one shape and turned into
-//! the domain's [`Operation`] in one place.
+//! the domain's [`Operation`] in one place, one row at a time: a row that
+//! cannot be read is that row's error, never its neighbours'.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use rocket::serde::json::Value;
-use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::postgres::{PgTypeInfo, PgValueFormat, PgValueRef};
 use sqlx::sqlite::{SqliteTypeInfo, SqliteValueRef};
 use sqlx::types::Json;
 use sqlx::{Decode, Postgres, Sqlite, Type};
 use uuid::Uuid;
 
+use super::db::Row;
 use super::StoreError;
 use crate::domain::Operation;
 
@@ -21,7 +23,7 @@ pub(super) const COLUMNS: &str =
 
 /// An `operations` row. JSON columns are JSONB on PostgreSQL and text on
 /// SQLite, times TIMESTAMPTZ and RFC 3339 text (or SQLite's own
-/// `YYYY-MM-DD HH:MM:SS`): sqlx reads both into the same types.
+/// `YYYY-MM-DD HH:MM:SS`): they are read into the same types.
 #[derive(sqlx::FromRow)]
 pub(super) struct OperationRecord {
     id: StoredId,
@@ -32,8 +34,15 @@ pub(super) struct OperationRecord {
     error_code: Option<String>,
     attempts: i32,
     progress: Option<Json<Value>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    created_at: StoredTime,
+    updated_at: StoredTime,
+}
+
+/// A row's id alone: what tells rows apart when the rest may not be
+/// readable.
+#[derive(sqlx::FromRow)]
+pub(super) struct IdRecord {
+    pub id: StoredId,
 }
 
 /// A claimed row: the operation, and what its worker needs.
@@ -54,9 +63,24 @@ pub(super) struct KeyRecord {
     pub request_hash: Option<String>,
 }
 
-impl OperationRecord {
-    pub fn id(&self) -> Uuid {
-        self.id.0
+/// An operation read from `row`, or why it cannot be: the error names the
+/// row by its id as text, which every row has, and the column.
+pub(super) fn operation(row: &Row) -> Result<Operation, StoreError> {
+    row.decode::<OperationRecord>()
+        .map_err(|e| unreadable(row, e))
+        .and_then(Operation::try_from)
+}
+
+/// The error of a row that cannot be read.
+pub(super) fn unreadable(row: &Row, error: sqlx::Error) -> StoreError {
+    let column = match &error {
+        sqlx::Error::ColumnDecode { index, .. } => index.trim_matches('"').to_owned(),
+        _ => "(row)".to_owned(),
+    };
+    StoreError::Unreadable {
+        id: row.id_text().unwrap_or_else(|| "(no id)".to_owned()),
+        column,
+        cause: Arc::new(error),
     }
 }
 
@@ -66,30 +90,30 @@ impl TryFrom<OperationRecord> for Operation {
     fn try_from(row: OperationRecord) -> Result<Self, Self::Error> {
         let id = row.id.0;
         let unreadable =
-            |column: &'static str, cause: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
-                id,
-                column,
-                cause: Arc::from(cause),
+            |column: &str, cause: Arc<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
+                id: id.to_string(),
+                column: column.to_owned(),
+                cause,
             };
         Ok(Operation {
             id,
             status: row
                 .status
                 .parse()
-                .map_err(|e| unreadable("status", Box::new(e)))?,
+                .map_err(|e| unreadable("status", Arc::new(e)))?,
             error_code: row
                 .error_code
                 .as_deref()
                 .map(str::parse)
                 .transpose()
-                .map_err(|e| unreadable("error_code", Box::new(e)))?,
+                .map_err(|e| unreadable("error_code", Arc::new(e)))?,
             operation_type: row.operation_type,
             result: row.result.map(|json| json.0),
             error_message: row.error_message,
             attempts: row.attempts,
             progress: row.progress.map(|json| json.0),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
         })
     }
 }
@@ -120,5 +144,55 @@ impl<'r> Decode<'r, Sqlite> for StoredId {
     fn decode(value: SqliteValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
         let text = <&str as Decode<Sqlite>>::decode(value)?;
         Ok(StoredId(Uuid::try_parse(text)?))
+    }
+}
+
+/// A time as each backend stores it. PostgreSQL's `timestamptz` may hold
+/// `infinity` or times chrono cannot hold, which sqlx's own reading does
+/// not survive (it panics): here they are an error of the row.
+pub(super) struct StoredTime(DateTime<Utc>);
+
+/// PostgreSQL counts its times in microseconds from 2000-01-01 UTC.
+const POSTGRES_EPOCH_SECS: i64 = 946_684_800;
+
+impl Type<Postgres> for StoredTime {
+    fn type_info() -> PgTypeInfo {
+        <DateTime<Utc> as Type<Postgres>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for StoredTime {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        match value.format() {
+            PgValueFormat::Binary => {
+                let micros = <i64 as Decode<Postgres>>::decode(value)?;
+                micros
+                    .checked_add(POSTGRES_EPOCH_SECS * 1_000_000)
+                    .and_then(|since_1970| Utc.timestamp_micros(since_1970).single())
+                    .map(StoredTime)
+                    .ok_or_else(|| format!("a time out of range ({micros} µs from 2000)").into())
+            }
+            PgValueFormat::Text => {
+                let text = value.as_str()?;
+                let time = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z")?;
+                Ok(StoredTime(time.with_timezone(&Utc)))
+            }
+        }
+    }
+}
+
+impl Type<Sqlite> for StoredTime {
+    fn type_info() -> SqliteTypeInfo {
+        <DateTime<Utc> as Type<Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <DateTime<Utc> as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for StoredTime {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <DateTime<Utc> as Decode<Sqlite>>::decode(value).map(StoredTime)
     }
 }

@@ -15,6 +15,7 @@ pub(super) struct Statements {
     pub find_by_idempotency_key: String,
     pub insert: String,
     pub claim: String,
+    pub fail_unreadable: String,
     pub renew: String,
     pub set_progress: String,
     pub complete: String,
@@ -104,7 +105,7 @@ impl Statements {
                       WHERE {applies} AND available_at <= {now}
                       ORDER BY created_at, id LIMIT $3 {skip_locked})
                  UPDATE operations
-                    SET {moves}, attempts = attempts + 1, claimed_by = $1,
+                    SET {moves}, attempts = {one_more_attempt}, claimed_by = $1,
                         lease_expires_at = {lease_end}, updated_at = {now}
                   WHERE id IN (SELECT id FROM due) AND {applies}
                  RETURNING {COLUMNS}, input, claimed_by",
@@ -112,6 +113,19 @@ impl Statements {
                 applies = applies(Transition::Claim),
                 lease_end = d.now_plus("$2"),
                 skip_locked = d.skip_locked(),
+                one_more_attempt = d.one_more_attempt(),
+            )),
+            // By the id and worker alone: the attempts may be what could
+            // not be read.
+            fail_unreadable: sql(format!(
+                "UPDATE operations
+                    SET {}, error_code = $3, error_message = $4, lease_expires_at = NULL, updated_at = {now}
+                  WHERE id = {} AND claimed_by = $2 AND {}
+                 RETURNING {}",
+                moves(Transition::Fail),
+                d.id_from_text("$1"),
+                applies(Transition::Fail),
+                d.id_as_text(),
             )),
             renew: sql(format!(
                 "UPDATE operations SET lease_expires_at = {} WHERE {} RETURNING id",

@@ -19,6 +19,7 @@ pub struct Metrics {
     pub operations_finished: IntCounterVec,
     pub operation_duration: HistogramVec,
     pub lease_expiries: IntCounterVec,
+    pub unreadable_rows: IntCounterVec,
     pub long_poll_waiters: IntGauge,
     pub event_streams: IntGauge,
     pub operations_by_status: IntGaugeVec,
@@ -85,6 +86,13 @@ impl Metrics {
                 ),
                 &["outcome"],
             )?,
+            unreadable_rows: IntCounterVec::new(
+                Opts::new(
+                    "unreadable_rows_total",
+                    "Claimed rows that could not be read, by what became of them (failed, skipped).",
+                ),
+                &["outcome"],
+            )?,
             long_poll_waiters: IntGauge::new("long_poll_waiters", "Long polls being held.")?,
             event_streams: IntGauge::new("event_streams", "Server-Sent Event streams open.")?,
             operations_by_status: IntGaugeVec::new(
@@ -130,6 +138,9 @@ impl Metrics {
         metrics
             .registry
             .register(Box::new(metrics.lease_expiries.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.unreadable_rows.clone()))?;
         metrics
             .registry
             .register(Box::new(metrics.long_poll_waiters.clone()))?;

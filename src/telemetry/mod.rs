@@ -4,6 +4,7 @@
 
 mod logs;
 mod metrics;
+mod open_files;
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -13,7 +14,7 @@ use std::time::Instant;
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::Header;
 use rocket::request::{self, FromRequest};
-use rocket::{Build, Data, Request, Response, Rocket};
+use rocket::{Build, Data, Orbit, Request, Response, Rocket};
 
 use crate::headers;
 use crate::report::Chain;
@@ -54,7 +55,7 @@ impl Fairing for Telemetry {
     fn info(&self) -> Info {
         Info {
             name: "Telemetry",
-            kind: Kind::Ignite | Kind::Request | Kind::Response,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Response,
         }
     }
 
@@ -69,6 +70,10 @@ impl Fairing for Telemetry {
             }
         };
         Ok(rocket.manage(metrics))
+    }
+
+    async fn on_liftoff(&self, _: &Rocket<Orbit>) {
+        open_files::log_limits();
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {

@@ -25,7 +25,7 @@ use crate::config::OperationsConfig;
 use crate::handlers::Registry;
 use crate::operations::Operations;
 use crate::report::Chain;
-use crate::store::{Claimed, StoreError};
+use crate::store::{Claimed, Claims, StoreError};
 use crate::telemetry::Metrics;
 
 pub use part::Workers;
@@ -143,18 +143,44 @@ impl WorkerPool {
 
     /// Claims the oldest due operation and runs it to its end: completed,
     /// failed, or pending again for a retry. False when none was due.
+    /// A row that could not be read counts as one that ran.
     pub async fn run_once(&self, worker: &str) -> Result<bool, StoreError> {
-        let Some(claimed) = self
-            .inner
-            .operations
-            .claim(worker, self.inner.settings.lease, 1)
-            .await?
-            .pop()
-        else {
-            return Ok(false);
+        let claims = self.claim(worker, 1).await?;
+        let found_unreadable = !claims.unreadable.is_empty();
+        let Some(claimed) = claims.claimed.into_iter().next() else {
+            return Ok(found_unreadable);
         };
         self.execute(worker, claimed).await?;
         Ok(true)
+    }
+
+    /// Claims up to `limit` operations; reports the rows that could not be
+    /// read (already failed, or left to their lease where they could not
+    /// even be failed).
+    async fn claim(&self, worker: &str, limit: u32) -> Result<Claims, StoreError> {
+        let claims = self
+            .inner
+            .operations
+            .claim(worker, self.inner.settings.lease, limit)
+            .await?;
+        for unreadable in &claims.unreadable {
+            let outcome = match &unreadable.failed {
+                Ok(true) => "failed",
+                _ => "skipped",
+            };
+            self.inner
+                .metrics
+                .unreadable_rows
+                .with_label_values(&[outcome])
+                .inc();
+            tracing::warn!(
+                operation_id = unreadable.id,
+                outcome,
+                error = %Chain(&unreadable.cause),
+                "operation.unreadable"
+            );
+        }
+        Ok(claims)
     }
 
     async fn execute(&self, worker: &str, claimed: Claimed) -> Result<(), StoreError> {
@@ -183,12 +209,14 @@ impl WorkerPool {
         let busy = self.inner.busy.load(Ordering::Relaxed);
         let idle = self.inner.settings.workers.saturating_sub(busy).max(1);
         let limit = u32::try_from(idle).unwrap_or(u32::MAX);
-        let mut claimed = self
-            .inner
-            .operations
-            .claim(worker, self.inner.settings.lease, limit)
-            .await?
-            .into_iter();
+        // Rows that could not be read were failed and claim nothing: claim
+        // again until something runs or nothing is due.
+        let mut claimed = loop {
+            let claims = self.claim(worker, limit).await?;
+            if !claims.claimed.is_empty() || claims.unreadable.is_empty() {
+                break claims.claimed.into_iter();
+            }
+        };
         let mine = claimed.next();
         let mut queued = self.queued();
         for other in claimed {

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::tokio::task::JoinHandle;
-use rocket::tokio::{self, time};
+use rocket::tokio::time;
 use rocket::{Build, Orbit, Rocket};
 
 use super::{Phase, WorkerPool};
@@ -12,6 +12,7 @@ use crate::handlers::Registry;
 use crate::operations::Operations;
 use crate::startup::{self, needs, StartError};
 use crate::store::{StoreHold, StoreHolds};
+use crate::supervise::Supervisor;
 use crate::telemetry::Metrics;
 
 const PART: &str = "the workers";
@@ -69,9 +70,16 @@ impl Fairing for Workers {
         if count == 0 {
             return;
         }
+        let Some(supervisor) = rocket.state::<Supervisor>() else {
+            return;
+        };
         let mut tasks = lock(&self.tasks);
-        tasks.extend((0..count).map(|index| tokio::spawn(pool.clone().work(index))));
-        tasks.push(tokio::spawn(pool.clone().watch_leases()));
+        for index in 0..count {
+            let pool = pool.clone();
+            tasks.push(supervisor.spawn(format!("worker {index}"), move || pool.clone().work(index)));
+        }
+        let watching = pool.clone();
+        tasks.push(supervisor.spawn("lease watcher", move || watching.clone().watch_leases()));
         tracing::info!(count, process = pool.inner.process, "workers.started");
     }
 

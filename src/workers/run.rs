@@ -9,6 +9,7 @@ use rocket::tokio::{self, time};
 
 use super::{backoff, Phase, WorkerPool};
 use crate::domain::{ErrorCode, HandlerError, Progress, Status};
+use crate::handlers::nul_at;
 use crate::report::Chain;
 use crate::store::{Claimed, StoreError};
 use uuid::Uuid;
@@ -56,7 +57,12 @@ impl WorkerPool {
                     Ok(result) => Outcome::Finished(result),
                     // Only stop_handler aborts a task that is still ours.
                     Err(e) if e.is_cancelled() => Outcome::Lost,
-                    Err(_) => Outcome::Finished(Err(HandlerError::failed("The handler crashed."))),
+                    // A panic is this operation's failure alone: logged,
+                    // and retried like an upstream error that may pass.
+                    Err(e) => {
+                        tracing::error!(operation_id = %token.id, error = %e, "operation.handler_panicked");
+                        Outcome::Finished(Err(HandlerError::crashed()))
+                    }
                 },
                 _ = &mut deadline => {
                     task.abort();
@@ -99,6 +105,9 @@ impl WorkerPool {
         let token = &claimed.token;
         let id = token.id;
         let error = match outcome {
+            Outcome::Finished(Ok(result)) if nul_at(&result, "result").is_some() => {
+                HandlerError::failed("The result holds the NUL character (U+0000), which cannot be stored.")
+            }
             Outcome::Finished(Ok(result)) => {
                 let written = operations.complete(token, &result).await?;
                 self.count_finished(claimed, Status::Completed, None, written);
@@ -141,7 +150,9 @@ impl WorkerPool {
         let (operations, settings) = (&self.inner.operations, &self.inner.settings);
         let token = &claimed.token;
         let id = token.id;
-        let (code, message) = (error.code.as_str(), error.message.as_str());
+        // A message is stored as text, which holds no NUL character.
+        let message = error.message.replace('\0', "\u{fffd}");
+        let (code, message) = (error.code.as_str(), message.as_str());
         let attempts_left = u32::try_from(token.attempt).map_or(true, |a| a < settings.max_attempts);
         if error.retryable && attempts_left {
             let delay = backoff::delay_after(token.attempt, settings.retry_backoff);

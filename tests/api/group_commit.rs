@@ -73,9 +73,9 @@ async fn one_claim_takes_several_operations_oldest_first_each_once(backend: Back
     let store = app.operations();
     let lease = Duration::from_secs(30);
 
-    let first = store.claim("worker", lease, 3).await.unwrap();
-    let second = store.claim("worker", lease, 3).await.unwrap();
-    let third = store.claim("worker", lease, 3).await.unwrap();
+    let first = store.claim("worker", lease, 3).await.unwrap().claimed;
+    let second = store.claim("worker", lease, 3).await.unwrap().claimed;
+    let third = store.claim("worker", lease, 3).await.unwrap().claimed;
 
     let ids = |claims: &[longrun::store::Claimed]| claims.iter().map(|c| c.token.id).collect::<Vec<_>>();
     let mut first_ids = ids(&first);
@@ -98,7 +98,11 @@ async fn run_outcomes_written_together_each_land_and_a_lost_claim_changes_nothin
         app.create("echo", json!({})).await;
     }
     let store = app.operations();
-    let claimed = store.claim("worker", Duration::from_secs(30), 12).await.unwrap();
+    let claimed = store
+        .claim("worker", Duration::from_secs(30), 12)
+        .await
+        .unwrap()
+        .claimed;
     assert_eq!(claimed.len(), 12);
     let tokens: Vec<ClaimToken> = claimed.iter().map(|c| c.token.clone()).collect();
     let lost = ClaimToken {

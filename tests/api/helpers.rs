@@ -76,6 +76,17 @@ impl TestDb {
         }
     }
 
+    /// A connection to the PostgreSQL server's own database, for what only
+    /// an administrator does.
+    pub async fn admin(&self) -> OtherProgram {
+        let server_url = postgres_server_url();
+        OtherProgram::Postgres(Box::new(
+            connect_admin(&server_url)
+                .await
+                .expect("connect to the PostgreSQL server"),
+        ))
+    }
+
     /// Whether PostgreSQL answers at [`postgres_server_url`].
     pub async fn postgres_answers() -> Result<(), sqlx::Error> {
         connect_admin(&postgres_server_url()).await?.close().await
@@ -217,6 +228,26 @@ impl OtherProgram {
         .expect("read an operation's status")
     }
 
+    /// A text column of `id`, as this connection sees it now.
+    pub async fn text_of(&mut self, id: Uuid, column: &str) -> Option<String> {
+        match self {
+            OtherProgram::Sqlite(c) => {
+                sqlx::query_scalar(&format!("SELECT {column} FROM operations WHERE id = ?1"))
+                    .bind(id.to_string())
+                    .fetch_optional(c)
+                    .await
+            }
+            OtherProgram::Postgres(c) => {
+                sqlx::query_scalar(&format!("SELECT {column} FROM operations WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(c.as_mut())
+                    .await
+            }
+        }
+        .unwrap_or_else(|e| panic!("read {column}: {e}"))
+        .flatten()
+    }
+
     pub async fn set_status(&mut self, id: Uuid, status: &str, result: Option<Value>) {
         let result = result.map(|value| value.to_string());
         match self {
@@ -320,8 +351,8 @@ impl TestApp {
     /// Claims the oldest due operation as `worker` would; panics if none is
     /// due.
     pub async fn claim_one(&self, worker: &str, lease: Duration) -> Claimed {
-        let mut claimed = self.operations().claim(worker, lease, 1).await.expect("claim");
-        claimed.pop().expect("an operation was due")
+        let mut claims = self.operations().claim(worker, lease, 1).await.expect("claim");
+        claims.claimed.pop().expect("an operation was due")
     }
 
     pub fn workers(&self) -> &WorkerPool {

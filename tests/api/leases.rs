@@ -95,7 +95,7 @@ async fn a_finished_operation_never_changes_again(backend: Backend) {
     assert!(!store.retry_later(&claimed.token, Duration::ZERO).await.unwrap());
     assert!(store.cancel(id).await.unwrap().is_none());
     app.workers().expire_leases().await.unwrap();
-    assert!(store.claim("worker", LONG, 1).await.unwrap().is_empty());
+    assert!(store.claim("worker", LONG, 1).await.unwrap().claimed.is_empty());
 
     assert_eq!(app.poll(id).await, finished);
 }

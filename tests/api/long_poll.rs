@@ -203,10 +203,8 @@ async fn waiting_requests_hold_no_database_connection(backend: Backend) {
         app.long_polls_held(20).await;
         let started = Instant::now();
         for _ in 0..10 {
-            assert_eq!(
-                app.get(&format!("/api/v1/operations/{id}")).await.status,
-                Status::Ok
-            );
+            let polled = app.get(&format!("/api/v1/operations/{id}")).await;
+            assert_eq!(polled.status, Status::Ok, "{}", polled.body);
         }
         started.elapsed()
     };

@@ -12,6 +12,7 @@ mod conditional;
 mod create;
 mod errors;
 mod events;
+mod faults;
 mod group_commit;
 mod leases;
 mod lifecycle;
@@ -38,6 +39,7 @@ fn main() -> std::process::ExitCode {
         create::trials(),
         errors::trials(),
         events::trials(),
+        faults::trials(),
         group_commit::trials(),
         leases::trials(),
         lifecycle::trials(),

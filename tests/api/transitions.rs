@@ -53,7 +53,7 @@ async fn attempt(app: &TestApp, transition: Transition, id: Uuid, attempts: i32)
     match transition {
         Transition::Claim => {
             let claimed = operations.claim("another-worker", lease, 1000).await.unwrap();
-            claimed.iter().any(|c| c.token.id == id)
+            claimed.claimed.iter().any(|c| c.token.id == id)
         }
         Transition::Complete => operations.complete(&token, &json!("done")).await.unwrap(),
         Transition::Fail => operations

@@ -1,0 +1,112 @@
+//! Background tasks that outlive their own faults: a task that panics is
+//! logged, marked down, and started again after a backoff, until it ends
+//! on its own (at shutdown). `/health/ready` names the tasks that are down,
+//! only while they are.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rocket::tokio::{self, task::JoinHandle, time};
+
+/// The first wait before a task that panicked starts again; it doubles up
+/// to [`MAX_BACKOFF`] while the task keeps failing.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A run this long resets the backoff: the task had recovered.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
+/// The supervised tasks of this process that are down now. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Supervisor {
+    down: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Supervisor {
+    /// Spawns `start()`'s task under supervision, named `name` in logs and
+    /// in readiness.
+    pub fn spawn<F, Fut>(&self, name: impl Into<String>, start: F) -> JoinHandle<()>
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(self.clone().supervise(name.into(), start))
+    }
+
+    /// The tasks down now, restarting.
+    pub fn down(&self) -> Vec<String> {
+        self.lock().iter().cloned().collect()
+    }
+
+    async fn supervise<F, Fut>(self, name: String, mut start: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let started = time::Instant::now();
+            let ended = tokio::spawn(start()).await;
+            match ended {
+                Err(e) if e.is_panic() => {
+                    if started.elapsed() >= HEALTHY_RUN {
+                        backoff = FIRST_BACKOFF;
+                    }
+                    tracing::error!(
+                        task = name,
+                        restart_in_ms = backoff.as_millis() as u64,
+                        "task.panicked"
+                    );
+                    self.lock().insert(name.clone());
+                    time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    self.lock().remove(&name);
+                }
+                // It ended on its own (shutdown), or was stopped.
+                _ => return,
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeSet<String>> {
+        // Every update leaves the set consistent; a panic elsewhere while it
+        // was held does not make it unusable.
+        self.down.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_panics_is_started_again_and_marked_down_meanwhile() {
+        let supervisor = Supervisor::default();
+        let runs = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&runs);
+        let task = supervisor.spawn("flaky", move || {
+            let run = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if run == 0 {
+                    panic!("the first run fails");
+                }
+            }
+        });
+        // The first run panics; the supervisor waits before the second.
+        while supervisor.down().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(supervisor.down(), ["flaky"]);
+        time::advance(FIRST_BACKOFF).await;
+        let _ = task.await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "started again, then ended on its own"
+        );
+        assert!(supervisor.down().is_empty());
+    }
+}
