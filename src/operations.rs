@@ -71,7 +71,7 @@ impl Operations {
     /// Inserts a pending operation, unless its idempotency key was used.
     pub async fn create(&self, new: NewOperation) -> Result<Created, StoreError> {
         let writing = self.changes.writing(new.id);
-        let created = self.store.create(new).await?;
+        let created = self.unreadable.noted(self.store.create(new).await)?;
         writing.written(match &created {
             Created::New(operation) => Some(operation),
             Created::Existing(_) | Created::KeyReused => None,

@@ -21,11 +21,10 @@ use governor::{Quota, RateLimiter};
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::Status;
 use rocket::request::{self, FromRequest, Request};
-use rocket::tokio::{self, time};
 use rocket::{Build, Orbit, Rocket, Shutdown};
 
 use crate::config::RateLimitConfig;
-use crate::supervise::Supervisor;
+use crate::supervise::{Supervisor, Ticks};
 
 /// The limits of one kind of request, by client address, on clock `C`.
 type Limiter<C> =
@@ -181,15 +180,10 @@ impl Fairing for RateLimiting {
 }
 
 /// Forgets idle addresses every minute until shutdown.
-async fn forget_idle(limits: RateLimits, mut shutdown: Shutdown) {
-    let mut ticks = time::interval(FORGET_EVERY);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {
-                limits.forget_idle();
-            }
-            _ = &mut shutdown => return,
-        }
+async fn forget_idle(limits: RateLimits, shutdown: Shutdown) {
+    let mut ticks = Ticks::every(FORGET_EVERY, shutdown);
+    while ticks.next().await {
+        limits.forget_idle();
     }
 }
 

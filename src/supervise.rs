@@ -1,14 +1,16 @@
 //! Background tasks that outlive their own faults: a task that panics is
 //! logged, marked down, and started again after a backoff, until it ends
 //! on its own (at shutdown). `/health/ready` names the tasks that are down,
-//! only while they are.
+//! only while they are. [`Ticks`] paces the tasks that work at intervals.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use rocket::tokio::time::{Interval, MissedTickBehavior};
 use rocket::tokio::{self, task::JoinHandle, time};
+use rocket::Shutdown;
 
 /// The first wait before a task that panicked starts again; it doubles up
 /// to [`MAX_BACKOFF`] while the task keeps failing.
@@ -73,6 +75,29 @@ impl Supervisor {
         // Every update leaves the set consistent; a panic elsewhere while it
         // was held does not make it unusable.
         self.down.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The pace of a task that works every `period` (the first time at once)
+/// until shutdown. A tick missed while the task was busy is not made up.
+pub struct Ticks {
+    interval: Interval,
+    shutdown: Shutdown,
+}
+
+impl Ticks {
+    pub fn every(period: Duration, shutdown: Shutdown) -> Self {
+        let mut interval = time::interval(period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Ticks { interval, shutdown }
+    }
+
+    /// Waits for the next tick; false once the service is shutting down.
+    pub async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.interval.tick() => true,
+            _ = &mut self.shutdown => false,
+        }
     }
 }
 

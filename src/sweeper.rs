@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::tokio::{self, time};
 use rocket::{Build, Orbit, Rocket, Shutdown};
 
 use crate::config::OperationsConfig;
@@ -13,7 +12,7 @@ use crate::operations::Operations;
 use crate::report::Chain;
 use crate::startup::{self, needs};
 use crate::store::StoreError;
-use crate::supervise::Supervisor;
+use crate::supervise::{Supervisor, Ticks};
 
 /// The retention policy, managed so that it can be applied on demand.
 #[derive(Clone)]
@@ -84,16 +83,11 @@ impl Fairing for Sweeper {
 }
 
 /// Applies `retention` every `every`, and once at once, until shutdown.
-async fn sweep(retention: Retention, every: Duration, mut shutdown: Shutdown) {
-    let mut ticks = time::interval(every);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {
-                if let Err(e) = retention.sweep_once().await {
-                    tracing::warn!(error = %Chain(&e), "retention.error");
-                }
-            }
-            _ = &mut shutdown => return,
+async fn sweep(retention: Retention, every: Duration, shutdown: Shutdown) {
+    let mut ticks = Ticks::every(every, shutdown);
+    while ticks.next().await {
+        if let Err(e) = retention.sweep_once().await {
+            tracing::warn!(error = %Chain(&e), "retention.error");
         }
     }
 }

@@ -17,6 +17,7 @@ use super::Changes;
 use crate::report::Chain;
 use crate::store::change_feed::{self, CHANNEL};
 use crate::store::{Db, Store, StoreError};
+use crate::supervise::Ticks;
 
 /// Changes read from SQLite's log in one query.
 const BATCH: i64 = 10_000;
@@ -38,16 +39,11 @@ pub async fn follow(store: Store, changes: Changes, every: Duration, shutdown: S
 }
 
 /// Reads SQLite's change log every `every` and publishes each change.
-async fn follow_change_log(pool: SqlitePool, changes: Changes, every: Duration, mut shutdown: Shutdown) {
-    let mut ticks = time::interval(every);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+async fn follow_change_log(pool: SqlitePool, changes: Changes, every: Duration, shutdown: Shutdown) {
+    let mut ticks = Ticks::every(every, shutdown);
     let mut last_seen = None;
     let mut readings = 0u32;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = &mut shutdown => return,
-        }
+    while ticks.next().await {
         let started = Instant::now();
         match catch_up(&pool, &changes, &mut last_seen).await {
             Ok(()) => changes.cache().confirm(started.into_std()),

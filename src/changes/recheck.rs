@@ -5,22 +5,18 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rocket::tokio::{self, time};
 use rocket::Shutdown;
 use uuid::Uuid;
 
 use super::Changes;
 use crate::report::Chain;
 use crate::store::Store;
+use crate::supervise::Ticks;
 
 /// Re-checks the watched operations every `every` until shutdown.
-pub async fn run(store: Store, changes: Changes, every: Duration, mut shutdown: Shutdown) {
-    let mut ticks = time::interval(every);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = &mut shutdown => return,
-        }
+pub async fn run(store: Store, changes: Changes, every: Duration, shutdown: Shutdown) {
+    let mut ticks = Ticks::every(every, shutdown);
+    while ticks.next().await {
         let ids = changes.watched_ids();
         if ids.is_empty() {
             continue;

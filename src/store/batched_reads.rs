@@ -3,14 +3,13 @@
 //! polls or of unknown ids costs a few database round trips, not one each.
 //! A read that finds nothing waiting is sent at once.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rocket::tokio::{self, sync::mpsc, sync::oneshot, sync::Semaphore};
 use uuid::Uuid;
 
 use super::db::{Column, Db, Param};
-use super::record::{self, IdRecord};
+use super::record;
 use super::statements::Statements;
 use super::StoreError;
 use crate::domain::Operation;
@@ -80,13 +79,7 @@ async fn answer(db: &Db, statements: &Statements, batch: Vec<(Uuid, Reply)>) {
     };
     match rows {
         Ok(rows) => {
-            let by_id: HashMap<Uuid, Result<Operation, StoreError>> = rows
-                .iter()
-                .filter_map(|row| {
-                    let id = row.decode::<IdRecord>().ok()?.id.0;
-                    Some((id, record::operation(row)))
-                })
-                .collect();
+            let by_id = record::operations_by_id(&rows);
             // Several reads of one operation may wait in a batch: each gets
             // the answer.
             for (id, reply) in batch {

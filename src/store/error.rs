@@ -37,21 +37,39 @@ impl StoreError {
     pub(super) fn unavailable(error: sqlx::Error) -> Self {
         StoreError::Unavailable(Arc::new(error))
     }
+
+    /// The row `id` holds in `column` what cannot be read, for `cause`.
+    pub(super) fn unreadable(
+        id: String,
+        column: &str,
+        cause: Arc<dyn std::error::Error + Send + Sync>,
+    ) -> Self {
+        StoreError::Unreadable {
+            id,
+            column: column.to_owned(),
+            cause,
+        }
+    }
 }
 
 /// What a statement met, by what it is.
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        let code = match &error {
-            sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
-            _ => None,
+        let unavailable = match &error {
+            sqlx::Error::Database(db) => match db.code() {
+                Some(code) if is_storage_full_code(&code) => return StoreError::StorageFull(Arc::new(error)),
+                code => code.is_some_and(|code| is_unavailable_code(&code)),
+            },
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            _ => false,
         };
-        if code.as_deref().is_some_and(is_storage_full_code) {
-            StoreError::StorageFull(Arc::new(error))
-        } else if is_unavailability(&error) {
-            StoreError::Unavailable(Arc::new(error))
-        } else {
-            StoreError::Statement(Arc::new(error))
+        match unavailable {
+            true => StoreError::Unavailable(Arc::new(error)),
+            false => StoreError::Statement(Arc::new(error)),
         }
     }
 }
@@ -61,22 +79,11 @@ fn is_storage_full_code(code: &str) -> bool {
     code == "53100" || code.parse::<i32>().is_ok_and(|extended| extended & 0xff == 13)
 }
 
-fn is_unavailability(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_unavailable_code(&code)),
-        _ => false,
-    }
-}
-
 /// PostgreSQL: connection exceptions (08), insufficient resources (53),
 /// shutdown and cannot-connect-now (57P0x), a database that does not exist
-/// (3D000) or allows no connections (55000). SQLite: BUSY (5), LOCKED (6), IOERR (10), CANTOPEN (14), by
-/// primary code, since SQLite reports extended codes.
+/// (3D000) or allows no connections (55000). SQLite: BUSY (5), LOCKED (6),
+/// IOERR (10), CANTOPEN (14), by primary code, since SQLite reports
+/// extended codes.
 fn is_unavailable_code(code: &str) -> bool {
     if code.starts_with("08")
         || code.starts_with("53")

@@ -5,7 +5,7 @@
 //! then serves many operations; a write that finds nothing waiting is
 //! applied at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +15,8 @@ use rocket::serde::json::Value;
 use rocket::tokio::{self, sync::mpsc, sync::oneshot};
 use uuid::Uuid;
 
-use super::db::{Column, Db, Param, Transaction};
-use super::record::{self, IdRecord};
+use super::db::{Column, Db, Param};
+use super::record;
 use super::statements::Statements;
 use super::{ClaimToken, NewOperation, StoreError};
 use crate::domain::{ErrorCode, Operation};
@@ -129,19 +129,13 @@ async fn apply(db: &Db, statements: &Statements, writes: &[Write]) -> Result<Vec
             rows.extend(db.rows(sql, params).await?);
         }
     } else {
-        let mut transaction: Transaction = db.begin().await?;
+        let mut transaction = db.begin().await?;
         for (sql, params) in statements_to_run {
             rows.extend(transaction.rows(sql, params).await?);
         }
         transaction.commit().await?;
     }
-    let mut left: HashMap<Uuid, Result<Operation, StoreError>> = rows
-        .iter()
-        .filter_map(|row| {
-            let id = row.decode::<IdRecord>().ok()?.id.0;
-            Some((id, record::operation(row)))
-        })
-        .collect();
+    let mut left = record::operations_by_id(&rows);
     Ok(writes.iter().map(|write| left.remove(&write.id())).collect())
 }
 

@@ -19,13 +19,14 @@ pub(super) async fn run(db: &Db) -> Result<(), MigrateError> {
 /// The versions of the embedded migrations the database has not applied.
 pub(super) async fn unapplied(db: &Db) -> Result<Vec<i64>, StoreError> {
     const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success";
-    let (migrator, applied): (&Migrator, Vec<i64>) = match db {
-        Db::Sqlite(pool) => (&SQLITE, sqlx::query_scalar(SQL).fetch_all(pool).await?),
-        Db::Postgres(pool) => (&POSTGRES, sqlx::query_scalar(SQL).fetch_all(pool).await?),
+    let applied: Vec<(i64,)> = db.fetch_all(SQL, vec![]).await?;
+    let migrator = match db {
+        Db::Sqlite(_) => &SQLITE,
+        Db::Postgres(_) => &POSTGRES,
     };
     Ok(migrator
         .iter()
         .map(|migration| migration.version)
-        .filter(|version| !applied.contains(version))
+        .filter(|version| !applied.contains(&(*version,)))
         .collect())
 }

@@ -150,8 +150,7 @@ impl Store {
 
     /// The operation with this id, if there is one. Never writes.
     pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
-        let rows = self.db.rows(&self.statements.find, vec![Param::Id(id)]).await?;
-        rows.first().map(record::operation).transpose()
+        self.one(&self.statements.find, vec![Param::Id(id)]).await
     }
 
     /// The same, read together with the other reads asked for at the same
@@ -183,10 +182,7 @@ impl Store {
             .db
             .rows(&self.statements.find_by_idempotency_key, params)
             .await?;
-        let earlier = rows
-            .first()
-            .map(|row| row.decode::<KeyRecord>().map_err(|e| record::unreadable(row, e)))
-            .transpose()?;
+        let earlier = rows.first().map(record::read::<KeyRecord>).transpose()?;
         match earlier {
             Some(KeyRecord {
                 operation,
@@ -380,7 +376,7 @@ impl Store {
         self.db.usage()
     }
 
-    /// The single row a write returned, if any.
+    /// The operation of the single row a statement returned, if any.
     async fn one(&self, sql: &str, params: Vec<Param<'_>>) -> Result<Option<Operation>, StoreError> {
         let rows = self.db.rows(sql, params).await?;
         rows.first().map(record::operation).transpose()
@@ -389,9 +385,7 @@ impl Store {
 
 /// A claimed row, read.
 fn claimed(row: &Row) -> Result<Claimed, StoreError> {
-    let record = row
-        .decode::<ClaimRecord>()
-        .map_err(|e| record::unreadable(row, e))?;
+    let record = record::read::<ClaimRecord>(row)?;
     let operation = Operation::try_from(record.operation)?;
     let token = ClaimToken {
         id: operation.id,

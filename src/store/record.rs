@@ -2,6 +2,7 @@
 //! the domain's [`Operation`] in one place, one row at a time: a row that
 //! cannot be read is that row's error, never its neighbours'.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -12,7 +13,7 @@ use sqlx::types::Json;
 use sqlx::{Decode, Postgres, Sqlite, Type};
 use uuid::Uuid;
 
-use super::db::Row;
+use super::db::{Record, Row};
 use super::StoreError;
 use crate::domain::Operation;
 
@@ -41,8 +42,8 @@ pub(super) struct OperationRecord {
 /// A row's id alone: what tells rows apart when the rest may not be
 /// readable.
 #[derive(sqlx::FromRow)]
-pub(super) struct IdRecord {
-    pub id: StoredId,
+struct IdRecord {
+    id: StoredId,
 }
 
 /// A claimed row: the operation, and what its worker needs.
@@ -63,25 +64,34 @@ pub(super) struct KeyRecord {
     pub request_hash: Option<String>,
 }
 
-/// An operation read from `row`, or why it cannot be: the error names the
-/// row by its id as text, which every row has, and the column.
-pub(super) fn operation(row: &Row) -> Result<Operation, StoreError> {
-    row.decode::<OperationRecord>()
-        .map_err(|e| unreadable(row, e))
-        .and_then(Operation::try_from)
+/// `row` read as a `T`, or why it cannot be: the error names the row by
+/// its id as text, which every row has, and the column.
+pub(super) fn read<T: Record>(row: &Row) -> Result<T, StoreError> {
+    row.decode::<T>().map_err(|error| {
+        let column = match &error {
+            sqlx::Error::ColumnDecode { index, .. } => index.trim_matches('"').to_owned(),
+            _ => "(row)".to_owned(),
+        };
+        let id = row.id_text().unwrap_or_else(|| "(no id)".to_owned());
+        StoreError::unreadable(id, &column, Arc::new(error))
+    })
 }
 
-/// The error of a row that cannot be read.
-pub(super) fn unreadable(row: &Row, error: sqlx::Error) -> StoreError {
-    let column = match &error {
-        sqlx::Error::ColumnDecode { index, .. } => index.trim_matches('"').to_owned(),
-        _ => "(row)".to_owned(),
-    };
-    StoreError::Unreadable {
-        id: row.id_text().unwrap_or_else(|| "(no id)".to_owned()),
-        column,
-        cause: Arc::new(error),
-    }
+/// An operation read from `row`, or why it cannot be.
+pub(super) fn operation(row: &Row) -> Result<Operation, StoreError> {
+    read::<OperationRecord>(row).and_then(Operation::try_from)
+}
+
+/// The operations of `rows` by id, each read on its own: a row that cannot
+/// be read is the answer for its id only (and a row without a readable id
+/// is no answer).
+pub(super) fn operations_by_id(rows: &[Row]) -> HashMap<Uuid, Result<Operation, StoreError>> {
+    rows.iter()
+        .filter_map(|row| {
+            let id = row.decode::<IdRecord>().ok()?.id.0;
+            Some((id, operation(row)))
+        })
+        .collect()
 }
 
 impl TryFrom<OperationRecord> for Operation {
@@ -89,12 +99,7 @@ impl TryFrom<OperationRecord> for Operation {
 
     fn try_from(row: OperationRecord) -> Result<Self, Self::Error> {
         let id = row.id.0;
-        let unreadable =
-            |column: &str, cause: Arc<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
-                id: id.to_string(),
-                column: column.to_owned(),
-                cause,
-            };
+        let unreadable = |column: &str, cause| StoreError::unreadable(id.to_string(), column, cause);
         Ok(Operation {
             id,
             status: row

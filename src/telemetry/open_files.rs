@@ -11,7 +11,7 @@ const LOW: u64 = 4096;
 
 /// The soft and hard limit of open files, where the system tells them
 /// (Linux's `/proc/self/limits`).
-pub fn limits() -> Option<(Option<u64>, Option<u64>)> {
+fn limits() -> Option<(Option<u64>, Option<u64>)> {
     let text = fs::read_to_string("/proc/self/limits").ok()?;
     let line = text.lines().find(|line| line.starts_with("Max open files"))?;
     let mut values = line["Max open files".len()..].split_whitespace();

@@ -6,13 +6,13 @@ use chrono::Utc;
 use rocket::serde::json::Value;
 use rocket::tokio::sync::watch;
 use rocket::tokio::{self, time};
+use uuid::Uuid;
 
 use super::{backoff, Phase, WorkerPool};
 use crate::domain::{ErrorCode, HandlerError, Progress, Status};
 use crate::handlers::nul_at;
 use crate::report::Chain;
 use crate::store::{Claimed, StoreError};
-use uuid::Uuid;
 
 /// How a run ended.
 pub(super) enum Outcome {

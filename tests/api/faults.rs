@@ -70,21 +70,6 @@ async fn junk_rows(backend: Backend, other: &mut OtherProgram, status: &str) -> 
     ids
 }
 
-async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
-    let response = http.get(url).send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn metrics_of(server: &Server) -> String {
-    let response = reqwest::get(format!("{}/metrics", server.base_url)).await;
-    response
-        .expect("the server answers")
-        .text()
-        .await
-        .expect("a scrape")
-}
-
 /// Polls until every operation is finished; panics after [`PATIENCE`].
 async fn all_finished(server: &Server, ids: &[Uuid]) -> Vec<Value> {
     let deadline = Instant::now() + PATIENCE;
@@ -116,14 +101,14 @@ async fn rows_that_cannot_be_read_answer_alone_and_the_polls_beside_them_are_ser
         };
         good.push(other.insert(row).await);
     }
-    let http = reqwest::Client::new();
-    let url = |id: &Uuid| format!("{}/api/v1/operations/{id}", server.base_url);
+    let path = |id: &Uuid| format!("/api/v1/operations/{id}");
 
     // All at once, several times, so that reads are gathered with the junk
     // (and each good one is read twice in a gathering).
     for _ in 0..3 {
         let ids: Vec<&Uuid> = good.iter().chain(&good).chain(&junk).collect();
-        let answers = join_all(ids.iter().map(|id| get(&http, url(id)))).await;
+        let paths: Vec<String> = ids.iter().map(|id| path(id)).collect();
+        let answers = join_all(paths.iter().map(|path| server.get(path))).await;
         for (id, (status, body)) in ids.into_iter().zip(answers) {
             if junk.contains(id) {
                 assert_eq!(status, 500, "{id}: {body}");
@@ -167,10 +152,9 @@ async fn a_claimed_row_that_cannot_be_read_fails_alone_and_the_others_run_once(b
             Some("UNREADABLE_ROW")
         );
     }
-    let http = reqwest::Client::new();
-    let (status, ready) = get(&http, format!("{}/health/ready", server.base_url)).await;
+    let (status, ready) = server.get("/health/ready").await;
     assert_eq!(status, 200, "{ready}");
-    let metrics = metrics_of(&server).await;
+    let metrics = server.metrics().await;
     assert_eq!(
         crate::helpers::metric(&metrics, "longrun_unreadable_rows_total{outcome=\"failed\"}"),
         3.0
@@ -205,11 +189,7 @@ async fn a_handler_that_panics_fails_its_operation_alone_and_the_workers_run_on(
     // The workers run on: a new operation still completes.
     let after = server.create_echo(json!({"result": "after"})).await;
     assert_eq!(all_finished(&server, &[after]).await[0]["status"], "completed");
-    let (status, ready) = get(
-        &reqwest::Client::new(),
-        format!("{}/health/ready", server.base_url),
-    )
-    .await;
+    let (status, ready) = server.get("/health/ready").await;
     assert_eq!(status, 200, "{ready}");
 }
 
@@ -289,7 +269,7 @@ async fn input_the_database_cannot_store_is_a_422_before_anything_is_stored(back
             "{error}"
         );
     }
-    let count = metrics_of(&server).await;
+    let count = server.metrics().await;
     assert_eq!(
         crate::helpers::metric(&count, "longrun_operations{status=\"pending\"}"),
         0.0,
@@ -339,8 +319,8 @@ async fn postgres_refusing_connections_is_a_503_and_the_service_recovers() {
     let name = db.url.rsplit('/').next().unwrap().to_owned();
     let server = Server::start(&db.url, "workers=0").await;
     let http = reqwest::Client::new();
-    let unknown = || format!("{}/api/v1/operations/{}", server.base_url, Uuid::new_v4());
-    assert_eq!(get(&http, unknown()).await.0, 404);
+    let unknown = || format!("/api/v1/operations/{}", Uuid::new_v4());
+    assert_eq!(server.get(&unknown()).await.0, 404);
 
     let mut admin = db.admin().await;
     admin
@@ -353,7 +333,11 @@ async fn postgres_refusing_connections_is_a_503_and_the_service_recovers() {
         .await;
     // Every poll that reads the database: 503 with Retry-After, never 500.
     for _ in 0..5 {
-        let response = http.get(unknown()).send().await.unwrap();
+        let response = http
+            .get(format!("{}{}", server.base_url, unknown()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 503);
         assert_eq!(response.headers()["retry-after"], "5");
         let error: Value = response.json().await.unwrap();
@@ -364,7 +348,7 @@ async fn postgres_refusing_connections_is_a_503_and_the_service_recovers() {
         .execute(&format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#))
         .await;
     let deadline = Instant::now() + PATIENCE;
-    while get(&http, unknown()).await.0 != 404 {
+    while server.get(&unknown()).await.0 != 404 {
         assert!(Instant::now() < deadline, "the service did not recover");
         rocket::tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -454,7 +438,7 @@ async fn a_full_disk_is_a_507_with_nothing_half_written_and_the_service_recovers
     assert_eq!(error["detail"]["code"], "INSUFFICIENT_STORAGE");
     assert!(retry_after);
     for id in &accepted {
-        let (status, body) = get(&http, format!("{}/api/v1/operations/{id}", server.base_url)).await;
+        let (status, body) = server.get(&format!("/api/v1/operations/{id}")).await;
         assert_eq!(status, 200, "an accepted create was kept: {body}");
     }
 

@@ -211,21 +211,7 @@ impl OtherProgram {
 
     /// The status column of `id`, as this connection sees it now.
     pub async fn status_of(&mut self, id: Uuid) -> Option<String> {
-        match self {
-            OtherProgram::Sqlite(c) => {
-                sqlx::query_scalar("SELECT status FROM operations WHERE id = ?1")
-                    .bind(id.to_string())
-                    .fetch_optional(c)
-                    .await
-            }
-            OtherProgram::Postgres(c) => {
-                sqlx::query_scalar("SELECT status FROM operations WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(c.as_mut())
-                    .await
-            }
-        }
-        .expect("read an operation's status")
+        self.text_of(id, "status").await
     }
 
     /// A text column of `id`, as this connection sees it now.

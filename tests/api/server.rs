@@ -98,6 +98,21 @@ impl Server {
         Some((status, response.json().await.ok()?))
     }
 
+    /// GET `path`: the status, and the JSON body (null when it is not JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.base_url);
+        let response = self.http.get(url).send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A scrape of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.base_url);
+        let response = self.http.get(url).send().await.expect("the server answers");
+        response.text().await.expect("a scrape")
+    }
+
     pub async fn poll(&self, id: Uuid) -> Value {
         let (status, body) = self.try_get(id).await.expect("the server answers");
         assert_eq!(status, 200, "{body}");
