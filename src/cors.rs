@@ -13,10 +13,11 @@ use rocket::{Request, Response};
 use crate::config::OperationsConfig;
 use crate::headers;
 
-const EXPOSED_HEADERS: &str = "Location, ETag, Retry-After, X-Request-Id, Preference-Applied";
+const EXPOSED_HEADERS: &str =
+    "Location, ETag, Retry-After, X-Request-Id, Preference-Applied, WWW-Authenticate";
 const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
 const ALLOWED_HEADERS: &str =
-    "Content-Type, If-None-Match, Idempotency-Key, Prefer, Last-Event-ID, X-Request-Id";
+    "Authorization, Content-Type, If-None-Match, Idempotency-Key, Prefer, Last-Event-ID, X-Request-Id";
 /// How long a browser may cache a preflight's answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 

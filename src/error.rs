@@ -10,6 +10,7 @@ use rocket::response::{self, Responder, Response};
 use rocket::serde::json::serde_json;
 use rocket::serde::Serialize;
 
+use crate::auth::AuthFailure;
 use crate::domain::Status as OperationStatus;
 use crate::handlers::InvalidInput;
 use crate::report::Chain;
@@ -52,6 +53,16 @@ pub enum ApiError {
     OperationUnreadable,
     #[error("The body must be JSON, sent with Content-Type: application/json.")]
     UnsupportedMediaType,
+    #[error("{}", .0.describe())]
+    Unauthenticated(AuthFailure),
+    #[error(
+        "This owner has {max} operations pending or processing, as many as allowed. Retry after some finish."
+    )]
+    TooManyOperations { max: u64, retry_after_secs: u64 },
+    #[error(
+        "page_token is not one this service gave for this list and these filters. Start again without it."
+    )]
+    InvalidPageToken,
     #[error("The server failed to handle this request.")]
     Internal,
     /// Whatever Rocket rejected before a handler ran, as seen by a catcher.
@@ -86,6 +97,9 @@ impl ApiError {
             Self::InsufficientStorage => Status::InsufficientStorage,
             Self::OperationUnreadable => Status::InternalServerError,
             Self::UnsupportedMediaType => Status::UnsupportedMediaType,
+            Self::Unauthenticated(_) => Status::Unauthorized,
+            Self::TooManyOperations { .. } => Status::TooManyRequests,
+            Self::InvalidPageToken => Status::BadRequest,
             Self::Internal => Status::InternalServerError,
             Self::Rejected { status, .. } => *status,
         }
@@ -110,6 +124,9 @@ impl ApiError {
             Self::InsufficientStorage => "INSUFFICIENT_STORAGE",
             Self::OperationUnreadable => "OPERATION_UNREADABLE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::TooManyOperations { .. } => "TOO_MANY_OPERATIONS",
+            Self::InvalidPageToken => "INVALID_PAGE_TOKEN",
             Self::Internal => "INTERNAL_ERROR",
             Self::Rejected { code, .. } => code,
         }
@@ -159,10 +176,16 @@ pub struct ErrorDetail<'a> {
     /// `IDEMPOTENCY_KEY_REUSED`, `INVALID_IDEMPOTENCY_KEY`, `OPERATION_ALREADY_FINISHED`,
     /// `RATE_LIMITED`, `TOO_MANY_STREAMS`, `NOT_FOUND`, `METHOD_NOT_ALLOWED`, `BAD_REQUEST`,
     /// `UNSUPPORTED_MEDIA_TYPE`, `OPERATION_UNREADABLE`, `INTERNAL_ERROR`, `SERVICE_UNAVAILABLE`,
-    /// `INSUFFICIENT_STORAGE`.
+    /// `INSUFFICIENT_STORAGE`, `UNAUTHENTICATED`, `TOO_MANY_OPERATIONS`, `INVALID_PAGE_TOKEN`.
     pub code: Cow<'a, str>,
     /// For people.
     pub message: Cow<'a, str>,
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> Self {
+        Self::Unauthenticated(failure)
+    }
 }
 
 /// The cause is logged with its chain; the client gets the code alone. An
@@ -202,11 +225,14 @@ impl<'r> Responder<'r, 'static> for ApiError {
             .max_chunk_size(body.len().max(1))
             .sized_body(body.len(), std::io::Cursor::new(body));
         match self {
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs } | Self::TooManyOperations { retry_after_secs, .. } => {
                 response.header(Header::new("Retry-After", retry_after_secs.to_string()));
             }
             Self::MethodNotAllowed { allow } => {
                 response.header(Header::new("Allow", allow.clone()));
+            }
+            Self::Unauthenticated(failure) => {
+                response.header(Header::new("WWW-Authenticate", failure.challenge()));
             }
             _ if matches!(
                 self.status(),

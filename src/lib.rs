@@ -7,6 +7,7 @@
 //! `ARCHITECTURE.md` for the layers and how a poll and a create travel
 //! through them.
 
+pub mod auth;
 pub mod catchers;
 pub mod changes;
 pub mod config;
@@ -58,6 +59,10 @@ pub fn assemble(figment: Figment, settings: Settings) -> Rocket<Build> {
         .manage(supervise::Supervisor::default())
         // Metrics; a request id, a log line and a count for every request.
         .attach(telemetry::Telemetry::default())
+        // Who asks: the Authenticator (none, or jwt with its keys); in jwt
+        // mode, an event stream's access_token lifted out of the URI
+        // before anything logs it.
+        .attach(auth::Authentication::new(&operations.auth))
         // The database pool, its migrations, the Store. Tasks: group
         // commit, gathered reads of polls' misses.
         .attach(store::Storage::new(settings.database.clone()))
@@ -71,7 +76,8 @@ pub fn assemble(figment: Figment, settings: Settings) -> Rocket<Build> {
         .attach(workers::Workers::new(operations))
         // Retention. Task: the sweep.
         .attach(sweeper::Sweeper::new(operations))
-        // Per-address rate limits. Task: forgetting idle addresses.
+        // Rate limits per owner (jwt) or address. Task: forgetting idle
+        // clients.
         .attach(rate_limit::RateLimiting::new(&operations.rate_limit))
         // CORS for the allowed origins, preflights answered.
         .attach(cors::Cors::new(operations))

@@ -8,9 +8,20 @@ use longrun::config::Settings;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Starts the service; a setting that does not fit, or a part that cannot
-/// start, is one line and exit status 1.
+/// start, is one line and exit status 1. `longrun token <sub>` prints a
+/// token for trying out `jwt` mode.
 fn main() -> ExitCode {
     let figment = longrun::figment();
+    let mut args = std::env::args().skip(1);
+    if let Some(command) = args.next() {
+        return match command.as_str() {
+            "token" => longrun::auth::mint::run(&figment, args),
+            _ => {
+                eprintln!("longrun: unknown command {command:?}; run it without arguments, or `longrun token <sub>`");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match Settings::load(&figment) {
         Ok(settings) => settings,
         Err(invalid) => {

@@ -12,12 +12,15 @@ use rocket::serde::json::Value;
 use rocket::{Build, Orbit, Rocket};
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::changes::{feed, recheck, Changes, Observed, PollCache};
 use crate::config::OperationsConfig;
 use crate::domain::{ErrorCode, Operation, ProgressReport};
 use crate::report::Chain;
 use crate::startup::{self, needs, StartError};
-use crate::store::{ClaimToken, Claims, Created, ExpiredLeases, NewOperation, Store, StoreError};
+use crate::store::{
+    ClaimToken, Claims, Created, ExpiredLeases, ListQuery, Listed, NewOperation, Store, StoreError,
+};
 use crate::supervise::Supervisor;
 
 /// The store with this process's writes published. Cheap to clone.
@@ -63,9 +66,40 @@ impl Operations {
         Ok(Some(observed))
     }
 
+    /// The same, as `caller` may see it: one that belongs to someone else
+    /// is answered as an unknown id is, after the database read an unknown
+    /// id costs, so that neither the answer nor its time tells it exists.
+    pub async fn observe_as(&self, id: Uuid, caller: &Caller) -> Result<Option<Observed>, StoreError> {
+        match self.observe(id).await? {
+            Some(observed) if !caller.may_see(observed.owner()) => {
+                let _ = self.store.find_gathered(id).await;
+                Ok(None)
+            }
+            seen => Ok(seen),
+        }
+    }
+
     /// The operation with this id, read from the database. Never writes.
     pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
         self.unreadable.noted(self.store.find(id).await)
+    }
+
+    /// How many operations of `owner` are pending or processing.
+    pub async fn count_unfinished_of(&self, owner: &str) -> Result<i64, StoreError> {
+        self.store.count_unfinished_of(owner).await
+    }
+
+    /// A page of operations, newest first; rows that cannot be read are
+    /// logged (once each) and reported in their place.
+    pub async fn list(&self, query: &ListQuery<'_>) -> Result<Vec<Listed>, StoreError> {
+        let listed = self.store.list(query).await?;
+        Ok(listed
+            .into_iter()
+            .map(|row| Listed {
+                key: row.key,
+                operation: self.unreadable.noted(row.operation),
+            })
+            .collect())
     }
 
     /// Inserts a pending operation, unless its idempotency key was used.

@@ -1,12 +1,12 @@
-//! Requests per client address: polling (GETs of an operation and its
-//! events) and writes (creating and cancelling) each have a rate and a
-//! burst. Over it, 429 `RATE_LIMITED` with `Retry-After`.
+//! Requests per client: polling (GETs of an operation, its events, lists)
+//! and writes (creating and cancelling) each have a rate and a burst. Over
+//! it, 429 `RATE_LIMITED` with `Retry-After`.
 //!
-//! The address is the connection's peer, or — only when
-//! `trust_forwarded_for` is set, behind a proxy that sets it — the first
-//! address of `X-Forwarded-For`. Addresses idle long enough to be back at
-//! a full burst are forgotten every minute, so memory follows the number of
-//! recently active clients.
+//! A client is the owner its token names (jwt mode), else its address:
+//! the connection's peer, or — only when `trust_forwarded_for` is set,
+//! behind a proxy that sets it — the first address of `X-Forwarded-For`.
+//! Clients idle long enough to be back at a full burst are forgotten every
+//! minute, so memory follows the number of recently active clients.
 
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr};
@@ -23,12 +23,20 @@ use rocket::http::Status;
 use rocket::request::{self, FromRequest, Request};
 use rocket::{Build, Orbit, Rocket, Shutdown};
 
+use crate::auth::{caller_of, Caller};
 use crate::config::RateLimitConfig;
 use crate::supervise::{Supervisor, Ticks};
 
-/// The limits of one kind of request, by client address, on clock `C`.
+/// Whom a limit counts requests of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Client {
+    Owner(Arc<str>),
+    Address(IpAddr),
+}
+
+/// The limits of one kind of request, by client, on clock `C`.
 type Limiter<C> =
-    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+    RateLimiter<Client, DefaultKeyedStateStore<Client>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// The limiters of this process. Clones share them.
 #[derive(Clone)]
@@ -59,7 +67,14 @@ impl<C: Clock + Clone> RateLimits<C> {
         }
     }
 
-    fn client(&self, request: &Request<'_>) -> IpAddr {
+    fn client(&self, request: &Request<'_>) -> Client {
+        if let Ok(Caller::Owner(sub) | Caller::Admin(sub)) = caller_of(request) {
+            return Client::Owner(Arc::clone(sub));
+        }
+        Client::Address(self.address(request))
+    }
+
+    fn address(&self, request: &Request<'_>) -> IpAddr {
         let forwarded = self
             .trust_forwarded_for
             .then(|| request.headers().get_one("X-Forwarded-For"))
@@ -71,7 +86,7 @@ impl<C: Clock + Clone> RateLimits<C> {
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
     }
 
-    /// Forgets addresses back at a full burst; returns how many remain.
+    /// Forgets clients back at a full burst; returns how many remain.
     pub fn forget_idle(&self) -> usize {
         [&self.poll, &self.create]
             .into_iter()
@@ -207,7 +222,7 @@ mod tests {
             .as_deref()
             .unwrap_or_else(|| panic!("polling is limited"));
         for n in 0..10_000u32 {
-            let _ = poll.check_key(&IpAddr::from(n.to_be_bytes()));
+            let _ = poll.check_key(&Client::Address(IpAddr::from(n.to_be_bytes())));
         }
         assert!(poll.len() >= 10_000);
         assert!(

@@ -239,6 +239,7 @@ mod tests {
             progress: None,
             created_at: now,
             updated_at: now,
+            owner: None,
         })
     }
 

@@ -12,6 +12,8 @@ pub struct Observed {
     text: Arc<str>,
     etag_len: usize,
     finished: bool,
+    /// Whom polls may send it to (see [`Caller`](crate::auth::Caller)).
+    owner: Option<Arc<str>>,
 }
 
 impl Observed {
@@ -24,6 +26,7 @@ impl Observed {
             text: Arc::from(text),
             etag_len,
             finished: operation.status.is_finished(),
+            owner: operation.owner.as_deref().map(Arc::from),
         }
     }
 
@@ -38,5 +41,9 @@ impl Observed {
 
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
     }
 }

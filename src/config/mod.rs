@@ -6,6 +6,7 @@
 //! under it, and [`Settings::load`] reads and checks all of it, so that a
 //! bad value stops the start with one line naming it.
 
+mod auth;
 mod database;
 mod defaults;
 mod invalid;
@@ -14,6 +15,7 @@ mod operations;
 use rocket::figment::providers::{Env, Format, Toml};
 use rocket::figment::{Figment, Profile};
 
+pub use auth::{AuthConfig, AuthMode, JWT_SECRET_VARIABLE};
 pub use database::{Backend, DatabaseSettings};
 pub use invalid::InvalidSetting;
 pub use operations::{GeneratorKind, LogFormat, OpenAiConfig, OperationsConfig, RateLimitConfig};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rocket::serde::Deserialize;
 
-use super::InvalidSetting;
+use super::{AuthConfig, InvalidSetting};
 
 /// Every setting of the service, with its default. Unknown keys are
 /// refused, so that a misspelt one is named rather than ignored.
@@ -51,8 +51,10 @@ pub struct OperationsConfig {
     pub sse_heartbeat_secs: u64,
     /// A handler's progress is written at most this often.
     pub progress_interval_ms: u64,
-    /// Per-address limits of polling and writing.
+    /// Per-client limits of polling and writing.
     pub rate_limit: RateLimitConfig,
+    /// Who may see which operations.
+    pub auth: AuthConfig,
     /// Origins whose pages may call the API (`"*"` for any).
     pub cors_allowed_origins: Vec<String>,
     /// The service's log lines: `text`, `json` or `off`.
@@ -125,6 +127,7 @@ impl Default for OperationsConfig {
             progress_interval_ms: 500,
             log_format: LogFormat::Text,
             rate_limit: RateLimitConfig::default(),
+            auth: AuthConfig::default(),
             cors_allowed_origins: Vec::new(),
             generator: GeneratorKind::Builtin,
             openai: OpenAiConfig::default(),
@@ -215,13 +218,13 @@ impl OperationsConfig {
             ("sse_heartbeat_secs", self.sse_heartbeat_secs),
             ("openai.timeout_secs", self.openai.timeout_secs),
         ];
-        match positive.iter().find(|(_, value)| *value == 0) {
-            Some((name, _)) => Err(InvalidSetting::new(
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(InvalidSetting::new(
                 format!("{}.{name}", Self::KEY),
                 "0",
                 "a whole number greater than 0",
-            )),
-            None => Ok(()),
+            ));
         }
+        self.auth.check()
     }
 }

@@ -15,6 +15,7 @@ use rocket::response::Redirect;
 use rocket::{Build, Rocket, State};
 use utoipa_swagger_ui::Config;
 
+use crate::config::OperationsConfig;
 use crate::handlers::Registry;
 use crate::startup::{self, needs};
 
@@ -94,7 +95,11 @@ impl Fairing for ApiDocs {
             Ok(registry) => registry,
             Err(e) => return Err(startup::failed(rocket, e)),
         };
-        let document = document::document(&registry).to_string();
+        let auth = match needs::<OperationsConfig>(&rocket, PART) {
+            Ok(config) => config.auth,
+            Err(e) => return Err(startup::failed(rocket, e)),
+        };
+        let document = document::document(&registry, &auth).to_string();
         let config = Config::new(["/api/v1/openapi.json"]).validator_url("none");
         Ok(rocket
             .manage(OpenApiDocument(document))

@@ -32,6 +32,10 @@ pub struct Operation {
     pub progress: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Who it belongs to: the `sub` of the token it was created with.
+    /// Left out when it belongs to no one (created without a token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// An operation as the API sends it: the JSON body and its strong ETag.

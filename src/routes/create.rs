@@ -7,6 +7,8 @@ use rocket::{Request, State};
 use sha2::{Digest, Sha256};
 
 use super::body::{IdempotencyKey, JsonBody};
+use super::quota::UnfinishedQuota;
+use crate::auth::{AuthFailure, Caller};
 use crate::config::OperationsConfig;
 use crate::domain::Operation;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -32,11 +34,12 @@ use crate::workers::WorkerPool;
             ("Location" = String), ("Retry-After" = u64), ("ETag" = String),
         )),
         (status = 400, description = "MALFORMED_JSON or INVALID_IDEMPOTENCY_KEY", body = ErrorBody),
-        (status = 409, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 401, description = "UNAUTHENTICATED (jwt mode): no valid bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 409, description = "IDEMPOTENCY_KEY_REUSED (keys are each owner's own)", body = ErrorBody),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
         (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json", body = ErrorBody),
         (status = 422, description = "UNKNOWN_OPERATION_TYPE or INVALID_INPUT (including a string holding U+0000)", body = ErrorBody),
-        (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 429, description = "RATE_LIMITED, or TOO_MANY_OPERATIONS: the owner has max_unfinished_per_owner operations pending or processing", body = ErrorBody, headers(("Retry-After" = u64))),
         (status = 500, description = "INTERNAL_ERROR", body = ErrorBody),
         (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody, headers(("Retry-After" = u64))),
         (status = 507, description = "INSUFFICIENT_STORAGE: the database has no room left", body = ErrorBody, headers(("Retry-After" = u64))),
@@ -45,15 +48,18 @@ use crate::workers::WorkerPool;
 #[rocket::post("/api/v1/operations", data = "<body>")]
 pub(crate) async fn create_operation(
     _limit: Within<Writing>,
+    caller: Result<Caller, AuthFailure>,
     body: Result<JsonBody, ApiError>,
     idempotency_key: IdempotencyKey,
     operations: &State<Operations>,
     registry: &State<Registry>,
     workers: &State<WorkerPool>,
     config: &State<OperationsConfig>,
+    quota: &State<UnfinishedQuota>,
     metrics: &State<Metrics>,
     span: RequestSpan,
 ) -> ApiResult<Accepted> {
+    let caller = caller?;
     let idempotency_key = idempotency_key.checked()?;
     let body = body?.0;
     if !body.is_object() {
@@ -74,11 +80,17 @@ pub(crate) async fn create_operation(
         request_hash: request_hash(&operation_type, &input),
         key,
     });
+    let owner = caller.owner();
+    let _admitted = match owner {
+        Some(owner) => Some(quota.admit(owner, operations).await?),
+        None => None,
+    };
     let new = NewOperation {
         id: Uuid::new_v4(),
         operation_type,
         input,
         idempotency,
+        owner: owner.map(str::to_owned),
     };
     match operations.create(new).await? {
         Created::New(operation) => {

@@ -9,6 +9,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::conditional::LastEventId;
 use super::operation_id::{parse_operation_id, OperationIdParam};
+use crate::auth::{AuthFailure, Caller};
 use crate::config::OperationsConfig;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::operations::Operations;
@@ -65,7 +66,8 @@ impl ToSchema for StreamEvent {}
     ),
     responses(
         (status = 200, description = "`event: operation` blocks, `data:` the operation's JSON (as a GET returns it), `id:` its ETag; heartbeat comments; the stream ends after a finished state.", content_type = "text/event-stream", body = StreamEvent),
-        (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
+        (status = 401, description = "UNAUTHENTICATED (jwt mode): no valid bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 404, description = "OPERATION_NOT_FOUND: no such operation, or (jwt mode) it is another owner's", body = ErrorBody),
         (status = 422, description = "INVALID_OPERATION_ID", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
         (status = 500, description = "OPERATION_UNREADABLE (the stored row cannot be read) or INTERNAL_ERROR", body = ErrorBody),
@@ -75,6 +77,7 @@ impl ToSchema for StreamEvent {}
 #[rocket::get("/api/v1/operations/<operation_id>/events")]
 pub(crate) async fn operation_events(
     _limit: Within<Polling>,
+    caller: Result<Caller, AuthFailure>,
     operation_id: OperationIdParam,
     last_event_id: LastEventId,
     operations: &State<Operations>,
@@ -83,9 +86,13 @@ pub(crate) async fn operation_events(
     metrics: &State<Metrics>,
     mut shutdown: Shutdown,
 ) -> ApiResult<EventStream<impl rocket::futures::Stream<Item = Event>>> {
+    let caller = caller?;
     let id = parse_operation_id(operation_id)?;
     let mut subscription = operations.changes().subscribe(id);
-    let first = operations.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
+    let first = operations
+        .observe_as(id, &caller)
+        .await?
+        .ok_or(ApiError::OperationNotFound)?;
     let slot = slots.take()?;
     let operations = operations.inner().clone();
     let open = Held::new(&metrics.event_streams);
@@ -109,7 +116,7 @@ pub(crate) async fn operation_events(
                 _ = subscription.changed() => {}
                 _ = &mut shutdown => break,
             }
-            current = match subscription.read(|id| operations.observe(id)).await {
+            current = match subscription.read(|id| operations.observe_as(id, &caller)).await {
                 Ok(found) => found,
                 Err(e) => {
                     tracing::warn!(operation_id = %id, error = %Chain(&e), "event_stream.error");

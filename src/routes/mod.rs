@@ -12,9 +12,12 @@ mod conditional;
 pub(crate) mod create;
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod list;
 pub(crate) mod metrics;
 mod operation_id;
+mod page_token;
 pub(crate) mod poll;
+mod quota;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Rocket, Route};
@@ -22,10 +25,12 @@ use rocket::{Build, Rocket, Route};
 use crate::catchers;
 use crate::config::OperationsConfig;
 use events::StreamSlots;
+use quota::UnfinishedQuota;
 
-/// Every route of the API.
-pub fn routes() -> Vec<Route> {
-    rocket::routes![
+/// Every route of the API; the list only where `listing` (see
+/// [`AuthConfig::lists`](crate::config::AuthConfig::lists)).
+pub fn routes(listing: bool) -> Vec<Route> {
+    let mut routes = rocket::routes![
         poll::get_operation,
         create::create_operation,
         cancel::cancel_operation,
@@ -33,19 +38,29 @@ pub fn routes() -> Vec<Route> {
         health::live,
         health::ready,
         metrics::metrics,
-    ]
+    ];
+    if listing {
+        routes.extend(rocket::routes![list::list_operations]);
+    }
+    routes
 }
 
 /// Mounts the API's routes and the catchers, and manages the slots of the
-/// event streams. No tasks.
+/// event streams and the quota of unfinished operations. No tasks.
 pub struct Api {
     max_streams: usize,
+    listing: bool,
+    max_unfinished_per_owner: u64,
+    retry_after_secs: u64,
 }
 
 impl Api {
     pub fn new(config: &OperationsConfig) -> Self {
         Api {
             max_streams: config.max_streams,
+            listing: config.auth.lists(),
+            max_unfinished_per_owner: config.auth.max_unfinished_per_owner,
+            retry_after_secs: config.retry_after_secs,
         }
     }
 }
@@ -62,7 +77,11 @@ impl Fairing for Api {
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
         Ok(rocket
             .manage(StreamSlots::new(self.max_streams))
-            .mount("/", routes())
+            .manage(UnfinishedQuota::new(
+                self.max_unfinished_per_owner,
+                self.retry_after_secs,
+            ))
+            .mount("/", routes(self.listing))
             .register("/", catchers::all()))
     }
 }

@@ -7,6 +7,7 @@ use rocket::{Shutdown, State};
 
 use super::conditional::{self, IfNoneMatch, Polled, PreferWait, WaitQuery};
 use super::operation_id::{parse_operation_id, OperationIdParam};
+use crate::auth::{AuthFailure, Caller};
 use crate::changes::Observed;
 use crate::config::OperationsConfig;
 use crate::domain::Operation;
@@ -37,7 +38,8 @@ use crate::telemetry::{Held, Metrics};
         (status = 304, description = "The client's ETag is current.", headers(
             ("ETag" = String), ("Cache-Control" = String), ("Retry-After" = u64),
         )),
-        (status = 404, description = "OPERATION_NOT_FOUND", body = ErrorBody),
+        (status = 401, description = "UNAUTHENTICATED (jwt mode): no valid bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 404, description = "OPERATION_NOT_FOUND: no such operation, or (jwt mode) it is another owner's", body = ErrorBody),
         (status = 422, description = "INVALID_OPERATION_ID or INVALID_WAIT", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED", body = ErrorBody, headers(("Retry-After" = u64))),
         (status = 500, description = "OPERATION_UNREADABLE (the stored row cannot be read) or INTERNAL_ERROR", body = ErrorBody),
@@ -47,6 +49,7 @@ use crate::telemetry::{Held, Metrics};
 #[rocket::get("/api/v1/operations/<operation_id>")]
 pub(crate) async fn get_operation(
     _limit: Within<Polling>,
+    caller: Result<Caller, AuthFailure>,
     operation_id: OperationIdParam,
     wait: WaitQuery,
     prefer: PreferWait,
@@ -56,16 +59,21 @@ pub(crate) async fn get_operation(
     metrics: &State<Metrics>,
     shutdown: Shutdown,
 ) -> ApiResult<Polled> {
+    let caller = caller?;
     let id = parse_operation_id(operation_id)?;
     let wait = conditional::requested_wait(wait, prefer, config.max_wait())?;
     let Some(wait) = wait else {
-        let observed = operations.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
+        let observed = operations
+            .observe_as(id, &caller)
+            .await?
+            .ok_or(ApiError::OperationNotFound)?;
         return Ok(polled(observed, &if_none_match, config, None));
     };
     // Boxed: what a held request keeps across its awaits is then allocated
     // for held requests only, not part of every poll's future.
     Box::pin(hold(
         id,
+        &caller,
         wait,
         if_none_match,
         operations,
@@ -80,6 +88,7 @@ pub(crate) async fn get_operation(
 /// (or from its state on arrival), is finished, or the wait is over.
 async fn hold(
     id: Uuid,
+    caller: &Caller,
     wait: conditional::Wait,
     if_none_match: IfNoneMatch,
     operations: &Operations,
@@ -91,7 +100,10 @@ async fn hold(
     let mut subscription = operations.changes().subscribe(id);
     let _waiting = Held::new(&metrics.long_poll_waiters);
     let deadline = Instant::now() + wait.duration;
-    let mut observed = operations.observe(id).await?.ok_or(ApiError::OperationNotFound)?;
+    let mut observed = operations
+        .observe_as(id, caller)
+        .await?
+        .ok_or(ApiError::OperationNotFound)?;
     let arrived_as = observed.clone();
     let unchanged = |etag: &str| match if_none_match.is_present() {
         true => if_none_match.matches(etag),
@@ -109,7 +121,7 @@ async fn hold(
             _ = &mut shutdown => break,
         }
         observed = subscription
-            .read(|id| operations.observe(id))
+            .read(|id| operations.observe_as(id, caller))
             .await?
             .ok_or(ApiError::OperationNotFound)?;
     }

@@ -8,6 +8,7 @@
 //! connections, or is not there) is [`StoreError::Unavailable`]; what the
 //! statement then meets is classified by what it is.
 
+use chrono::{DateTime, Utc};
 use rocket::serde::json::{serde_json, Value};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgRow};
@@ -35,6 +36,9 @@ pub(super) enum Param<'a> {
     /// A duration in seconds.
     Seconds(f64),
     Json(&'a Value),
+    /// A time, as the backend stores times: SQLite's RFC 3339 text with
+    /// milliseconds, which sorts as time does.
+    Time(DateTime<Utc>),
     /// The values of one column of the table a statement reads from
     /// `rows_of`.
     Column(Column<'a>),
@@ -189,6 +193,9 @@ impl Transaction {
     }
 }
 
+/// Times as SQLite's `strftime('%Y-%m-%dT%H:%M:%fZ')` writes them.
+const SQLITE_TIME: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+
 /// How SQLite takes each parameter: ids as hyphenated text, JSON as text,
 /// columns as JSON arrays.
 fn bind_sqlite<'q>(
@@ -202,6 +209,7 @@ fn bind_sqlite<'q>(
             Param::Int(n) => query.bind(n),
             Param::Seconds(seconds) => query.bind(seconds),
             Param::Json(value) => query.bind(Json(value)),
+            Param::Time(time) => query.bind(time.format(SQLITE_TIME).to_string()),
             Param::Column(column) => query.bind(json_array(&column)),
         };
     }
@@ -221,6 +229,7 @@ fn bind_postgres<'q>(
             Param::Int(n) => query.bind(n),
             Param::Seconds(seconds) => query.bind(seconds),
             Param::Json(value) => query.bind(Json(value)),
+            Param::Time(time) => query.bind(time),
             Param::Column(Column::Ids(ids)) => query.bind(ids),
             Param::Column(Column::Texts(texts)) => query.bind(texts),
             Param::Column(Column::Ints(ints)) => query.bind(ints),

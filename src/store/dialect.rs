@@ -158,6 +158,12 @@ pub(super) fn finished() -> String {
     status_in(&finished)
 }
 
+/// `status IN (…)` of the statuses not finished yet.
+pub(super) fn unfinished() -> String {
+    let unfinished: Vec<Status> = Status::ALL.into_iter().filter(|s| !s.is_finished()).collect();
+    status_in(&unfinished)
+}
+
 pub(super) fn literal(status: Status) -> String {
     format!("'{}'", status.as_str())
 }

@@ -181,6 +181,11 @@ impl<'a> Kinds<'a> {
                 Column::Json(new.iter().map(|n| n.input.to_string()).collect()),
                 Column::Texts(idempotency(|k| k.key.as_str())),
                 Column::Texts(idempotency(|k| k.request_hash.as_str())),
+                Column::Texts(
+                    new.iter()
+                        .map(|n| Some(n.owner.as_deref().unwrap_or_default()))
+                        .collect(),
+                ),
             ];
             run.push((s.insert.as_str(), params(columns)));
         }

@@ -27,13 +27,15 @@ use std::time::Duration;
 use rocket::serde::json::Value;
 use uuid::Uuid;
 
-use crate::domain::{ErrorCode, Operation, ProgressReport};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{ErrorCode, Operation, ProgressReport, Status};
 use batched_reads::BatchedReads;
 use db::{Param, Row};
 use dialect::Dialect;
 use group_commit::{GroupCommit, Write};
-use record::{ClaimRecord, KeyRecord, StoredId};
-use statements::Statements;
+use record::{ClaimRecord, KeyRecord, PageKeyRecord, StoredId};
+use statements::{ListShape, Statements};
 
 pub use db::Db;
 
@@ -58,6 +60,8 @@ pub struct NewOperation {
     pub operation_type: String,
     pub input: Value,
     pub idempotency: Option<Idempotency>,
+    /// Who it belongs to; `None` for no one.
+    pub owner: Option<String>,
 }
 
 /// A client's `Idempotency-Key` and a digest of the request it came with.
@@ -74,6 +78,35 @@ pub enum Created {
     Existing(Operation),
     /// The idempotency key was used before, for another request.
     KeyReused,
+}
+
+/// What a list asks for: the filters (each `None` for any) and where the
+/// page starts.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery<'a> {
+    pub owner: Option<&'a str>,
+    pub status: Option<Status>,
+    pub operation_type: Option<&'a str>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// The last row of the previous page.
+    pub after: Option<PageKey>,
+    /// Rows to read.
+    pub limit: u32,
+}
+
+/// A row's place in the order of lists: newest first, ties by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageKey {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// A row of a list.
+pub struct Listed {
+    /// `None` when not even the row's id and time can be read.
+    pub key: Option<PageKey>,
+    pub operation: Result<Operation, StoreError>,
 }
 
 /// A worker's hold on one operation: which worker, and which attempt. Every
@@ -177,7 +210,10 @@ impl Store {
                 "an insert without an idempotency key returned no row",
             ));
         };
-        let params = vec![Param::Text(&idempotency.key)];
+        let params = vec![
+            Param::Text(new.owner.as_deref().unwrap_or_default()),
+            Param::Text(&idempotency.key),
+        ];
         let rows = self
             .db
             .rows(&self.statements.find_by_idempotency_key, params)
@@ -194,6 +230,49 @@ impl Store {
             // Swept between the insert and this read: the key is free again.
             None => Box::pin(self.create(new)).await,
         }
+    }
+
+    /// How many operations of `owner` are pending or processing.
+    pub async fn count_unfinished_of(&self, owner: &str) -> Result<i64, StoreError> {
+        let params = vec![Param::Text(owner)];
+        let counted: Vec<(i64,)> = self
+            .db
+            .fetch_all(&self.statements.count_unfinished_of_owner, params)
+            .await?;
+        Ok(counted.first().map_or(0, |(n,)| *n))
+    }
+
+    /// A page of operations, newest first: each row with its place in the
+    /// order (if that much of it can be read) and the operation (or why it
+    /// cannot be read).
+    pub async fn list(&self, query: &ListQuery<'_>) -> Result<Vec<Listed>, StoreError> {
+        let shape = ListShape {
+            owner: query.owner.is_some(),
+            status: query.status.is_some(),
+            operation_type: query.operation_type.is_some(),
+            created_after: query.created_after.is_some(),
+            created_before: query.created_before.is_some(),
+            after_row: query.after.is_some(),
+        };
+        let mut params = Vec::with_capacity(8);
+        params.extend(query.owner.map(Param::Text));
+        params.extend(query.status.map(|status| Param::Text(status.as_str())));
+        params.extend(query.operation_type.map(Param::Text));
+        params.extend(query.created_after.map(Param::Time));
+        params.extend(query.created_before.map(Param::Time));
+        if let Some(after) = query.after {
+            params.extend([Param::Time(after.created_at), Param::Id(after.id)]);
+        }
+        params.push(Param::Int(i64::from(query.limit)));
+        let sql = statements::list(Dialect(self.db.backend()), shape);
+        let rows = self.db.rows(&sql, params).await?;
+        Ok(rows
+            .iter()
+            .map(|row| Listed {
+                key: record::read::<PageKeyRecord>(row).ok().map(PageKey::from),
+                operation: record::operation(row),
+            })
+            .collect())
     }
 
     /// Claims the oldest pending operations that are due, at most `limit`,

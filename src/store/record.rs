@@ -14,13 +14,13 @@ use sqlx::{Decode, Postgres, Sqlite, Type};
 use uuid::Uuid;
 
 use super::db::{Record, Row};
-use super::StoreError;
+use super::{PageKey, StoreError};
 use crate::domain::Operation;
 
 /// The columns an [`OperationRecord`] reads, in every statement that
 /// returns operations.
 pub(super) const COLUMNS: &str =
-    "id, operation_type, status, result, error_message, error_code, attempts, progress, created_at, updated_at";
+    "id, operation_type, status, result, error_message, error_code, attempts, progress, created_at, updated_at, owner";
 
 /// An `operations` row. JSON columns are JSONB on PostgreSQL and text on
 /// SQLite, times TIMESTAMPTZ and RFC 3339 text (or SQLite's own
@@ -37,6 +37,8 @@ pub(super) struct OperationRecord {
     progress: Option<Json<Value>>,
     created_at: StoredTime,
     updated_at: StoredTime,
+    /// `''` for no one.
+    owner: String,
 }
 
 /// A row's id alone: what tells rows apart when the rest may not be
@@ -44,6 +46,22 @@ pub(super) struct OperationRecord {
 #[derive(sqlx::FromRow)]
 struct IdRecord {
     id: StoredId,
+}
+
+/// What places a row in the order of lists.
+#[derive(sqlx::FromRow)]
+pub(super) struct PageKeyRecord {
+    id: StoredId,
+    created_at: StoredTime,
+}
+
+impl From<PageKeyRecord> for PageKey {
+    fn from(record: PageKeyRecord) -> Self {
+        PageKey {
+            created_at: record.created_at.0,
+            id: record.id.0,
+        }
+    }
 }
 
 /// A claimed row: the operation, and what its worker needs.
@@ -119,6 +137,7 @@ impl TryFrom<OperationRecord> for Operation {
             progress: row.progress.map(|json| json.0),
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
+            owner: Some(row.owner).filter(|owner| !owner.is_empty()),
         })
     }
 }

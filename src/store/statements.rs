@@ -4,7 +4,7 @@
 //! transition starts from, and a write of a worker only while its claim
 //! holds.
 
-use super::dialect::{applies, finished, literal, moves, ColumnType, Dialect};
+use super::dialect::{applies, finished, literal, moves, unfinished, ColumnType, Dialect};
 use super::record::COLUMNS;
 use crate::domain::{Status, Transition};
 
@@ -13,6 +13,7 @@ pub(super) struct Statements {
     pub find: String,
     pub find_many: String,
     pub find_by_idempotency_key: String,
+    pub count_unfinished_of_owner: String,
     pub insert: String,
     pub claim: String,
     pub fail_unreadable: String,
@@ -75,14 +76,18 @@ impl Statements {
                 d.rows_of(1, &[("v_id", ColumnType::Uuid)])
             )),
             find_by_idempotency_key: sql(format!(
-                "SELECT {COLUMNS}, request_hash FROM operations WHERE idempotency_key = $1"
+                "SELECT {COLUMNS}, request_hash FROM operations WHERE owner = $1 AND idempotency_key = $2"
+            )),
+            count_unfinished_of_owner: sql(format!(
+                "SELECT count(*) FROM operations WHERE owner = $1 AND {}",
+                unfinished()
             )),
             // SQLite reads `ON CONFLICT` after a bare `FROM` as a join
             // constraint: the `WHERE true` ends the SELECT.
             insert: sql(format!(
-                "INSERT INTO operations (id, operation_type, status, input, idempotency_key, request_hash)
-                 SELECT v_id, v_type, {pending}, v_input, v_key, v_hash FROM {rows} WHERE true
-                 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                "INSERT INTO operations (id, operation_type, status, input, idempotency_key, request_hash, owner)
+                 SELECT v_id, v_type, {pending}, v_input, v_key, v_hash, v_owner FROM {rows} WHERE true
+                 ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                  RETURNING {COLUMNS}",
                 pending = literal(Status::Pending),
                 rows = d.rows_of(
@@ -93,6 +98,7 @@ impl Statements {
                         ("v_input", ColumnType::Json),
                         ("v_key", ColumnType::Text),
                         ("v_hash", ColumnType::Text),
+                        ("v_owner", ColumnType::Text),
                     ]
                 ),
             )),
@@ -225,4 +231,57 @@ impl Statements {
             ping: "SELECT 1".to_owned(),
         }
     }
+}
+
+/// Which rows a page of a list holds, as parameters of [`list`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ListShape {
+    pub owner: bool,
+    pub status: bool,
+    pub operation_type: bool,
+    pub created_after: bool,
+    pub created_before: bool,
+    /// After the row a previous page ended with.
+    pub after_row: bool,
+}
+
+/// A page of operations, newest first, keyed by `(created_at, id)`: each
+/// filter present is a parameter, in the order of [`ListShape`]'s fields,
+/// the row to continue after two (its time and id), and the page's size
+/// the last. Built per request from the filters given, so that each shape
+/// is a plain index range on either backend.
+pub(super) fn list(d: Dialect, shape: ListShape) -> String {
+    let mut terms = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if shape.owner {
+        terms.push(format!("owner = {}", next()));
+    }
+    if shape.status {
+        terms.push(format!("status = {}", next()));
+    }
+    if shape.operation_type {
+        terms.push(format!("operation_type = {}", next()));
+    }
+    if shape.created_after {
+        terms.push(format!("created_at > {}", next()));
+    }
+    if shape.created_before {
+        terms.push(format!("created_at < {}", next()));
+    }
+    if shape.after_row {
+        let (time, id) = (next(), next());
+        terms.push(format!("(created_at, id) < ({time}, {id})"));
+    }
+    let filter = match terms.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", terms.join(" AND ")),
+    };
+    d.finish(&format!(
+        "SELECT {COLUMNS} FROM operations {filter} ORDER BY created_at DESC, id DESC LIMIT {}",
+        next()
+    ))
 }

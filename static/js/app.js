@@ -2,6 +2,11 @@
 // asynchronous operation created, polled and cancellable through
 // ./operations.js. `/?operation=<id>` watches an existing operation.
 //
+// When the service wants bearer tokens (jwt mode: its OpenAPI document has
+// a `bearer` security scheme), a token field is shown; its value, kept in
+// sessionStorage, goes with every API call. Otherwise the field stays
+// hidden and no token is sent.
+//
 // CSP-friendly: no inline handlers or styles; sections are shown and hidden
 // with the `hidden` attribute, progress goes through <progress>.
 
@@ -12,6 +17,7 @@ import {
   OperationNotFoundError,
   PollTimeoutError,
   RateLimitedError,
+  UnauthenticatedError,
   cancelOperation,
   createOperation,
   newIdempotencyKey,
@@ -26,6 +32,8 @@ const $ = (id) => {
 
 const el = {
   announcer: $('announcer'),
+  auth: $('auth'),
+  token: $('token'),
   questionForm: $('question-form'),
   role: $('role'),
   questionType: $('question-type'),
@@ -100,6 +108,12 @@ const LABELS = {
 
 /** The server accepts at most this many previous_questions. */
 const MAX_PREVIOUS_QUESTIONS = 500;
+
+/** Where the page learns whether the API wants a token. */
+const OPENAPI_URL = '/api/v1/openapi.json';
+
+/** The sessionStorage key of the token: this tab only, gone when it closes. */
+const TOKEN_KEY = 'longrun.token';
 
 // ---------------------------------------------------------------------------
 // State
@@ -251,7 +265,11 @@ async function start({ operationType = null, input = null, operationId = null, i
   const { signal } = current.controller;
   try {
     if (!current.created) {
-      const created = await createOperation(operationType, input, { signal, idempotencyKey });
+      const created = await createOperation(operationType, input, {
+        ...tokenOption(),
+        signal,
+        idempotencyKey,
+      });
       current.created = true;
       current.operationId = created.id;
       session.requests[created.id] = { operationType, input };
@@ -264,6 +282,7 @@ async function start({ operationType = null, input = null, operationId = null, i
     }
     el.cancel.disabled = false;
     const operation = await pollOperation(current.operationId, {
+      ...tokenOption(),
       signal,
       onUpdate: (op) => update(current, op),
     });
@@ -364,6 +383,13 @@ function fail(current, error) {
   } else if (error instanceof OperationNotFoundError || error instanceof InvalidOperationIdError) {
     message = error.message;
     retry = Boolean(current.input);
+  } else if (error instanceof UnauthenticatedError) {
+    heading = 'Token needed';
+    message = el.token.value.trim()
+      ? `The token was refused: ${error.message} Paste a new one above, then try again.`
+      : 'This service wants an access token: paste one above, then try again.';
+    // The server said so, whatever the OpenAPI document did or did not.
+    showTokenField();
   } else if (error instanceof RateLimitedError) {
     message = `The service is busy: ${error.message}`;
   } else if (error instanceof NetworkError) {
@@ -414,7 +440,7 @@ async function cancel() {
   show(el.cancelError, false);
   announce('Cancelling…');
   try {
-    const operation = await cancelOperation(current.operationId);
+    const operation = await cancelOperation(current.operationId, tokenOption());
     if (run !== current || current.settled) return;
     current.controller.abort();
     finish(current, operation);
@@ -505,6 +531,59 @@ function prefillForm(operationId, result) {
 }
 
 // ---------------------------------------------------------------------------
+// The token (jwt mode)
+
+function loadToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ?? '';
+  } catch {
+    return ''; // Storage disabled: the token is asked again after a reload.
+  }
+}
+
+function saveToken(value) {
+  try {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Not fatal: only the token is lost at a reload.
+  }
+}
+
+/** The options that authenticate an API call: the token, when one was entered. */
+function tokenOption() {
+  return { token: el.token.value.trim() || undefined };
+}
+
+/**
+ * Shows the token field with the token this tab kept. Filled only here, so
+ * that a token kept from a service in jwt mode never goes to one in none
+ * mode; once shown, it is left as the user typed it.
+ */
+function showTokenField() {
+  if (!el.auth.hidden) return;
+  el.token.value = loadToken();
+  show(el.auth, true);
+}
+
+/**
+ * Shows the token field when the API wants bearer tokens, which its OpenAPI
+ * document says with a `bearer` security scheme (in jwt mode only).
+ */
+async function setUpAuth() {
+  let openapi;
+  try {
+    const response = await fetch(OPENAPI_URL, { headers: { Accept: 'application/json' } });
+    if (!response.ok) return;
+    openapi = await response.json();
+  } catch {
+    // Unknown: carry on without a token; a 401 will show the field.
+    return;
+  }
+  if (openapi?.components?.securitySchemes?.bearer) showTokenField();
+}
+
+// ---------------------------------------------------------------------------
 // User actions
 
 function requestQuestion() {
@@ -572,6 +651,7 @@ el.nextQuestion.addEventListener('click', () => {
   }
   requestQuestion();
 });
+el.token.addEventListener('input', () => saveToken(el.token.value.trim()));
 el.cancel.addEventListener('click', cancel);
 el.retry.addEventListener('click', retry);
 el.startOver.addEventListener('click', startOver);
@@ -581,6 +661,8 @@ el.resultDone.addEventListener('click', startOver);
 // Start-up
 
 renderHistory();
+// Before a deep link polls: it needs the token, if the API wants one.
+await setUpAuth();
 const deepLink = new URLSearchParams(window.location.search).get('operation');
 if (deepLink) {
   const stored = session.requests[deepLink];

@@ -1,8 +1,8 @@
 /**
  * @file The longrun API client: create an asynchronous operation, poll it
- * until it finishes, cancel it. Plain ES module, no dependencies; works in
- * browsers and in Node 20+ (anything with `fetch`, `AbortSignal`,
- * `setTimeout`).
+ * until it finishes, cancel it, build the URL of its event stream. Plain ES
+ * module, no dependencies; works in browsers and in Node 20+ (anything
+ * with `fetch`, `AbortSignal`, `setTimeout`).
  *
  * An operation is created at once (202) and then runs in the background;
  * `pollOperation` asks `GET /api/v1/operations/{id}` until its status is
@@ -18,7 +18,8 @@
  *   change" (onUpdate is not called). Without ETags it simply polls.
  * - Every request counts as an attempt; after `maxAttempts` of them
  *   (default 60 × 2.5 s ≈ 3 minutes) it gives up.
- * - `404` rejects with {@link OperationNotFoundError}, `422` with
+ * - `401` rejects with {@link UnauthenticatedError}, `404` with
+ *   {@link OperationNotFoundError}, `422` with
  *   {@link InvalidOperationIdError}, another 4xx with an
  *   {@link OperationClientError} carrying the server's `detail.code`.
  * - `429` waits its `Retry-After` (at least 2 s) and tries again; network
@@ -34,21 +35,31 @@
  *   rejects with the signal's reason (an `AbortError` DOMException unless
  *   `abort(reason)` gave another).
  *
+ * Authentication: a service in `jwt` mode wants a bearer token on every
+ * request. Pass it as the `token` option of each call: requests then send
+ * `Authorization: Bearer <token>`, and {@link operationEventsUrl} puts it in
+ * the `access_token` query parameter, since `EventSource` cannot send
+ * headers. Without `token` no `Authorization` is sent (a service in `none`
+ * mode wants none). A `401` rejects with {@link UnauthenticatedError} and
+ * is never retried: the same token would be refused again.
+ *
  * @example
  * import {
- *   createOperation, pollOperation, cancelOperation,
- *   OperationClientError, PollTimeoutError,
+ *   createOperation, pollOperation, cancelOperation, operationEventsUrl,
+ *   OperationClientError, PollTimeoutError, UnauthenticatedError,
  * } from './operations.js';
  *
  * const controller = new AbortController();
+ * const token = undefined; // in jwt mode: the bearer token (a JWT)
  * const created = await createOperation(
  *   'question_generation',
  *   { role: 'Backend developer', difficulty: 'senior' },
- *   { idempotencyKey: newIdempotencyKey(), signal: controller.signal },
+ *   { idempotencyKey: newIdempotencyKey(), signal: controller.signal, token },
  * );
  * try {
  *   const op = await pollOperation(created.id, {
  *     signal: controller.signal,
+ *     token,
  *     onUpdate: (op) => console.log(op.status, op.progress?.message),
  *   });
  *   if (op.status === 'completed') console.log(op.result.question_text);
@@ -56,10 +67,13 @@
  * } catch (error) {
  *   if (error.name === 'AbortError') { } // we stopped watching
  *   else if (error instanceof PollTimeoutError) { } // gave up after ~3 min
+ *   else if (error instanceof UnauthenticatedError) { } // no token, or refused
  *   else if (error instanceof OperationClientError) console.log(error.code, error.message);
  * }
  * // elsewhere, e.g. a Cancel button (the poll then sees failed / CANCELLED):
- * await cancelOperation(created.id);
+ * await cancelOperation(created.id, { token });
+ * // or, instead of polling, the server's events:
+ * const events = new EventSource(operationEventsUrl(created.id, { token }));
  */
 
 /** Where the API lives, relative to the page's origin. */
@@ -78,9 +92,9 @@ export const FINISHED_STATUSES = Object.freeze(['completed', 'failed']);
  * The base of every error this client throws (aborts excepted: those reject
  * with the signal's reason).
  * `code` is the server's `detail.code` where there was one (e.g.
- * `INVALID_INPUT`), else one of this client's own (`NETWORK_ERROR`,
- * `POLL_TIMEOUT`, `RATE_LIMITED`, `HTTP_<status>`); `status` is the HTTP
- * status, or `null` when no response was had.
+ * `INVALID_INPUT`, `UNAUTHENTICATED`), else one of this client's own
+ * (`NETWORK_ERROR`, `POLL_TIMEOUT`, `RATE_LIMITED`, `HTTP_<status>`);
+ * `status` is the HTTP status, or `null` when no response was had.
  */
 export class OperationClientError extends Error {
   /**
@@ -96,7 +110,20 @@ export class OperationClientError extends Error {
   }
 }
 
-/** 404: no operation has this id (never existed, or deleted at retention). */
+/**
+ * 401: the service wants a bearer token, and none was sent or it was
+ * refused (malformed, expired, badly signed…); `message` says which.
+ */
+export class UnauthenticatedError extends OperationClientError {
+  constructor(message = 'A bearer token is required.', details = {}) {
+    super(message, { code: 'UNAUTHENTICATED', status: 401, ...details });
+  }
+}
+
+/**
+ * 404: no operation has this id (never existed, or deleted at retention),
+ * or, in jwt mode, it belongs to someone else.
+ */
 export class OperationNotFoundError extends OperationClientError {
   constructor(message = 'Operation not found.', details = {}) {
     super(message, { code: 'OPERATION_NOT_FOUND', status: 404, ...details });
@@ -229,6 +256,7 @@ export async function errorFromResponse(response) {
   const { code, message } = await readErrorDetail(response);
   const status = response.status;
   const text = message ?? `The server answered ${status}${response.statusText ? ` ${response.statusText}` : ''}.`;
+  if (status === 401) return new UnauthenticatedError(text, { code: code ?? 'UNAUTHENTICATED' });
   if (status === 404 && (code === null || code === 'OPERATION_NOT_FOUND')) {
     return new OperationNotFoundError(text);
   }
@@ -239,6 +267,11 @@ export async function errorFromResponse(response) {
 
 function operationUrl(baseUrl, id) {
   return `${baseUrl}${API_PREFIX}/${encodeURIComponent(String(id))}`;
+}
+
+/** `headers` with `Authorization: Bearer <token>` when there is a token. */
+function withToken(headers, token) {
+  return token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
 }
 
 /** Calls fetch, mapping a thrown error to NetworkError unless aborted. */
@@ -272,19 +305,20 @@ export function newIdempotencyKey() {
  *
  * @param {string} operationType e.g. `question_generation`
  * @param {object} [input] the type's input
- * @param {{fetch?: typeof fetch, signal?: AbortSignal, idempotencyKey?: string, baseUrl?: string}} [options]
+ * @param {{fetch?: typeof fetch, signal?: AbortSignal, idempotencyKey?: string, baseUrl?: string, token?: string}} [options]
  * @returns {Promise<object>} the created operation (status `pending`), or
  *   the existing one when `idempotencyKey` came before with this request
  * @throws {OperationClientError} with the server's `detail.code` (e.g.
  *   `INVALID_INPUT`, `UNKNOWN_OPERATION_TYPE`, `IDEMPOTENCY_KEY_REUSED`);
- *   {@link NetworkError} when the server cannot be reached
+ *   {@link UnauthenticatedError}; {@link NetworkError} when the server
+ *   cannot be reached
  */
 export async function createOperation(
   operationType,
   input,
-  { fetch: fetchImpl = globalThis.fetch, signal, idempotencyKey, baseUrl = '' } = {},
+  { fetch: fetchImpl = globalThis.fetch, signal, idempotencyKey, baseUrl = '', token } = {},
 ) {
-  const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+  const headers = withToken({ 'Content-Type': 'application/json', Accept: 'application/json' }, token);
   if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
   const body = { operation_type: operationType };
   if (input !== undefined) body.input = input;
@@ -303,21 +337,23 @@ export async function createOperation(
  * `POST /api/v1/operations/{id}/cancel`.
  *
  * @param {string} id
- * @param {{fetch?: typeof fetch, signal?: AbortSignal, baseUrl?: string}} [options]
+ * @param {{fetch?: typeof fetch, signal?: AbortSignal, baseUrl?: string, token?: string}} [options]
  * @returns {Promise<object>} the operation after cancel (`failed`,
  *   `error_code` `CANCELLED`)
  * @throws {OperationClientError} code `OPERATION_ALREADY_FINISHED` (409)
  *   when it had finished; {@link OperationNotFoundError};
- *   {@link InvalidOperationIdError}; {@link NetworkError}
+ *   {@link InvalidOperationIdError}; {@link UnauthenticatedError};
+ *   {@link NetworkError}
  */
 export async function cancelOperation(
   id,
-  { fetch: fetchImpl = globalThis.fetch, signal, baseUrl = '' } = {},
+  { fetch: fetchImpl = globalThis.fetch, signal, baseUrl = '', token } = {},
 ) {
+  const headers = withToken({ Accept: 'application/json' }, token);
   const response = await send(
     fetchImpl,
     `${operationUrl(baseUrl, id)}/cancel`,
-    { method: 'POST', headers: { Accept: 'application/json' }, signal, cache: 'no-store' },
+    { method: 'POST', headers, signal, cache: 'no-store' },
     signal,
   );
   if (!response.ok) throw await errorFromResponse(response);
@@ -339,6 +375,7 @@ export async function cancelOperation(
  *   the promise rejects with that error.
  * @param {typeof fetch} [options.fetch]
  * @param {string} [options.baseUrl=''] prefix of the API's URL
+ * @param {string} [options.token] bearer token, for a service in jwt mode
  * @returns {Promise<object>} the finished operation
  */
 export async function pollOperation(
@@ -350,6 +387,7 @@ export async function pollOperation(
     onUpdate,
     fetch: fetchImpl = globalThis.fetch,
     baseUrl = '',
+    token,
   } = {},
 ) {
   if (signal?.aborted) throw abortReason(signal);
@@ -365,7 +403,7 @@ export async function pollOperation(
     let lastError = null;
     let retryAfter = null;
 
-    const headers = { Accept: 'application/json' };
+    const headers = withToken({ Accept: 'application/json' }, token);
     if (etag) headers['If-None-Match'] = etag;
     let response = null;
     try {
@@ -409,7 +447,7 @@ export async function pollOperation(
         const detail = await errorFromResponse(response);
         lastError = new NetworkError(detail.message, { status, cause: detail });
       } else {
-        // 404, 422 and any other 4xx: asking again will not help.
+        // 401, 404, 422 and any other 4xx: asking again will not help.
         throw await errorFromResponse(response);
       }
     }
@@ -439,6 +477,22 @@ export async function pollOperation(
     const delay = retryAfter === null ? baseDelay : Math.max(MIN_POLL_INTERVAL_MS, retryAfter);
     await sleep(delay, signal);
   }
+}
+
+/**
+ * The URL of an operation's event stream,
+ * `GET /api/v1/operations/{id}/events`, for `new EventSource(url)`. With
+ * `token`, it goes in the `access_token` query parameter: EventSource
+ * cannot send an `Authorization` header, and the service takes the
+ * parameter on this route only.
+ *
+ * @param {string} id
+ * @param {{baseUrl?: string, token?: string}} [options]
+ * @returns {string}
+ */
+export function operationEventsUrl(id, { baseUrl = '', token } = {}) {
+  const url = `${operationUrl(baseUrl, id)}/events`;
+  return token ? `${url}?access_token=${encodeURIComponent(token)}` : url;
 }
 
 /** Whether an operation's status is final. */

@@ -28,6 +28,7 @@ fn new_operation(id: Uuid) -> NewOperation {
         operation_type: "echo".to_owned(),
         input: json!({"result": id.to_string()}),
         idempotency: None,
+        owner: None,
     }
 }
 

@@ -300,6 +300,45 @@ impl TestApp {
         TestResponse::read(self.client.get(path.to_owned()).dispatch().await).await
     }
 
+    /// Any request, with these headers (and a JSON body, if given).
+    pub async fn request(
+        &self,
+        method: rocket::http::Method,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(String, String)],
+    ) -> TestResponse {
+        let mut request = self.client.req(method, path.to_owned());
+        if let Some(body) = body {
+            request = request.body(body).header(ContentType::JSON);
+        }
+        for (name, value) in headers {
+            request = request.header(rocket::http::Header::new(name.clone(), value.clone()));
+        }
+        TestResponse::read(request.dispatch().await).await
+    }
+
+    /// A GET with `Authorization: Bearer <token>`.
+    pub async fn get_as(&self, token: &str, path: &str) -> TestResponse {
+        let auth = ("Authorization".to_owned(), format!("Bearer {token}"));
+        self.request(rocket::http::Method::Get, path, None, &[auth]).await
+    }
+
+    /// A POST of `body` with `Authorization: Bearer <token>`.
+    pub async fn post_as(&self, token: &str, path: &str, body: &str) -> TestResponse {
+        let auth = ("Authorization".to_owned(), format!("Bearer {token}"));
+        self.request(rocket::http::Method::Post, path, Some(body), &[auth])
+            .await
+    }
+
+    /// Creates an operation as the owner of `token`; its id.
+    pub async fn create_as(&self, token: &str, operation_type: &str, input: Value) -> Uuid {
+        let body = rocket::serde::json::json!({"operation_type": operation_type, "input": input});
+        let response = self.post_as(token, "/api/v1/operations", &body.to_string()).await;
+        assert_eq!(response.status, Status::Accepted, "{}", response.body);
+        response.json()["id"].as_str().unwrap().parse().unwrap()
+    }
+
     pub async fn poll(&self, id: Uuid) -> Value {
         let response = self.get(&format!("/api/v1/operations/{id}")).await;
         assert_eq!(response.status, Status::Ok, "{}", response.body);

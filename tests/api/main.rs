@@ -1,12 +1,14 @@
 //! The service through its HTTP interface, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bearer;
 mod fake_openai;
 mod harness;
 mod helpers;
 mod proxy;
 mod server;
 
+mod auth;
 mod cancel;
 mod conditional;
 mod create;
@@ -16,10 +18,12 @@ mod faults;
 mod group_commit;
 mod leases;
 mod lifecycle;
+mod listing;
 mod long_poll;
 mod openai;
 mod openapi;
 mod operational;
+mod owners;
 mod poll_cache;
 mod polling;
 mod processes;
@@ -32,8 +36,10 @@ mod unavailable;
 
 fn main() -> std::process::ExitCode {
     let arguments = libtest_mimic::Arguments::from_args();
+    bearer::install_secret();
     harness::probe_postgres();
     let trials = [
+        auth::trials(),
         cancel::trials(),
         conditional::trials(),
         create::trials(),
@@ -42,10 +48,12 @@ fn main() -> std::process::ExitCode {
         faults::trials(),
         group_commit::trials(),
         leases::trials(),
+        listing::trials(),
         lifecycle::trials(),
         long_poll::trials(),
         openai::trials(),
         openapi::trials(),
+        owners::trials(),
         operational::trials(),
         poll_cache::trials(),
         polling::trials(),

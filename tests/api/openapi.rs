@@ -11,6 +11,7 @@ trials!(
     on_both_backends: [
         the_openapi_document_describes_exactly_the_mounted_api_routes,
         the_document_lists_only_the_operation_types_this_service_runs,
+        in_jwt_mode_the_document_has_the_list_and_the_bearer_scheme,
     ],
 );
 
@@ -29,8 +30,16 @@ fn openapi_path(rocket_path: &str) -> String {
 }
 
 async fn the_openapi_document_describes_exactly_the_mounted_api_routes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    for jwt in [false, true] {
+        let app = match jwt {
+            true => TestApp::spawn_with(backend, crate::bearer::jwt).await,
+            false => TestApp::spawn(backend).await,
+        };
+        document_matches_routes(&app).await;
+    }
+}
 
+async fn document_matches_routes(app: &TestApp) {
     let response = app.get("/api/v1/openapi.json").await;
 
     assert_eq!(response.status, Status::Ok);
@@ -84,4 +93,38 @@ async fn the_document_lists_only_the_operation_types_this_service_runs(backend: 
             "#/components/schemas/AnswerFeedbackRequest"
         ]
     );
+}
+
+async fn in_jwt_mode_the_document_has_the_list_and_the_bearer_scheme(backend: Backend) {
+    let none = TestApp::spawn(backend)
+        .await
+        .get("/api/v1/openapi.json")
+        .await
+        .json();
+    assert!(
+        none["components"]["securitySchemes"].is_null(),
+        "none mode asks for no token"
+    );
+    assert!(
+        none["paths"]["/api/v1/operations"]["get"].is_null(),
+        "no list in none mode"
+    );
+
+    let app = TestApp::spawn_with(backend, crate::bearer::jwt).await;
+    let document = app.get("/api/v1/openapi.json").await.json();
+
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["type"], "http");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["access_token"]["in"], "query");
+    let list = &document["paths"]["/api/v1/operations"]["get"];
+    assert_eq!(list["security"][0]["bearer"], rocket::serde::json::json!([]));
+    assert!(list["responses"]["401"].is_object());
+    let events = &document["paths"]["/api/v1/operations/{operation_id}/events"]["get"];
+    assert_eq!(
+        events["security"][1]["access_token"],
+        rocket::serde::json::json!([])
+    );
+    let health = &document["paths"]["/health/live"]["get"];
+    assert!(health["security"].is_null(), "health stays open");
 }

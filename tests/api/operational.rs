@@ -205,10 +205,10 @@ async fn a_preflight_from_an_allowed_origin_is_answered_and_headers_are_exposed(
         .header("Access-Control-Allow-Methods")
         .unwrap()
         .contains("POST"));
-    assert!(preflight
-        .header("Access-Control-Allow-Headers")
-        .unwrap()
-        .contains("If-None-Match"));
+    let allowed = preflight.header("Access-Control-Allow-Headers").unwrap();
+    for header in ["If-None-Match", "Authorization"] {
+        assert!(allowed.contains(header), "{allowed}");
+    }
     assert!(preflight.body.is_empty());
 
     let get = app
@@ -222,7 +222,7 @@ async fn a_preflight_from_an_allowed_origin_is_answered_and_headers_are_exposed(
         Some("https://app.example")
     );
     let exposed = get.header("Access-Control-Expose-Headers").unwrap();
-    for header in ["Location", "ETag", "Retry-After"] {
+    for header in ["Location", "ETag", "Retry-After", "WWW-Authenticate"] {
         assert!(exposed.contains(header), "{exposed}");
     }
 }

@@ -24,6 +24,8 @@ trials!(
         a_rocket_setting_that_does_not_fit_is_refused_the_same_way,
         a_missing_static_dir_is_refused,
         a_part_that_cannot_start_says_why_in_one_line,
+        jwt_mode_without_a_key_is_refused_naming_where_keys_come_from,
+        the_token_command_mints_a_token_the_service_accepts,
     ],
 );
 
@@ -209,4 +211,98 @@ async fn a_part_that_cannot_start_says_why_in_one_line() {
     let databases = r#"{operations={url="postgres://postgres@127.0.0.1:9/longrun", connect_timeout=1}}"#;
     let line = refused(&[("ROCKET_DATABASES", databases)]);
     assert_names(&line, &["cannot start", "the store", "cannot open the database"]);
+}
+
+async fn jwt_mode_without_a_key_is_refused_naming_where_keys_come_from() {
+    let jwt = r#"{auth={mode="jwt"}}"#;
+    let line = refused(&[("ROCKET_OPERATIONS", jwt)]);
+    assert_names(
+        &line,
+        &[
+            "operations.auth.mode",
+            "LONGRUN_JWT_SECRET",
+            "public_key_file",
+            "jwks_file",
+        ],
+    );
+
+    let missing_file = r#"{auth={mode="jwt", public_key_file="no/such/key.pem"}}"#;
+    let line = refused(&[
+        ("ROCKET_OPERATIONS", missing_file),
+        ("LONGRUN_JWT_SECRET", "ignored"),
+    ]);
+    assert_names(
+        &line,
+        &[
+            "operations.auth.public_key_file",
+            "no/such/key.pem",
+            "a readable file",
+        ],
+    );
+
+    let both = r#"{auth={mode="jwt", public_key_file="a.pem", jwks_file="b.json"}}"#;
+    let line = refused(&[("ROCKET_OPERATIONS", both)]);
+    assert_names(&line, &["operations.auth.jwks_file", "one of them"]);
+
+    let not_a_key = r#"{auth={mode="jwt", jwks_file="Cargo.toml"}}"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Cargo.toml"), "[package]").unwrap();
+    let line = the_one_line(&run_to_exit(dir.path(), &[("ROCKET_OPERATIONS", not_a_key)]));
+    assert_names(&line, &["authentication", "Cargo.toml", "not a JSON Web Key Set"]);
+}
+
+async fn the_token_command_mints_a_token_the_service_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = ("LONGRUN_JWT_SECRET", crate::bearer::SECRET);
+    let output = binary(dir.path(), &[secret])
+        .args(["token", "alice", "--admin"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+
+    let port = free_port().to_string();
+    let databases = format!(
+        r#"{{operations={{url="sqlite://{}/t.db"}}}}"#,
+        dir.path().display()
+    );
+    let mut server = binary(
+        dir.path(),
+        &[
+            secret,
+            ("ROCKET_PORT", &port),
+            ("ROCKET_DATABASES", &databases),
+            ("ROCKET_OPERATIONS", r#"{auth={mode="jwt"}, log_format="off"}"#),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1/operations");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        match http.get(&url).bearer_auth(&token).send().await {
+            Ok(response) => break response,
+            Err(_) if Instant::now() < deadline => {
+                rocket::tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("the service did not answer: {e}"),
+        }
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(listed.status(), 200, "an admin token lists");
+
+    let without_secret = binary(dir.path(), &[]).args(["token", "alice"]).output().unwrap();
+    assert_eq!(without_secret.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&without_secret.stderr).contains("LONGRUN_JWT_SECRET"));
+    let no_sub = binary(dir.path(), &[secret]).args(["token"]).output().unwrap();
+    assert_eq!(no_sub.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_sub.stderr).contains("usage: longrun token <sub>"));
 }

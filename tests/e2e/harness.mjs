@@ -9,6 +9,9 @@
 //   (`apt-get install -y chromium`).
 // - Each run gets a fresh SQLite database in a temporary directory and a
 //   free port on 127.0.0.1; the server is killed at the end, also on failure.
+// - A test may add `operations` settings and environment variables, e.g.
+//   jwt mode: `auth={mode="jwt"}` with LONGRUN_JWT_SECRET; `mintToken`
+//   then signs tokens as `longrun token <sub>` does, with the same settings.
 // - Screenshots of each final state go to target/e2e/.
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -54,10 +57,13 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Starts the binary on a free port with a fresh SQLite database and waits
- * until it answers. Returns its `baseUrl` and `stop()`, which kills it and
- * removes the database; call `stop()` also when a test failed.
+ * until it answers. `operations` are more settings of the `operations`
+ * table, in ROCKET_OPERATIONS syntax (e.g. `auth={mode="jwt"}`); `env` more
+ * environment variables. Returns its `baseUrl`, `mintToken(sub)` (a token
+ * from `longrun token <sub>` under the same settings) and `stop()`, which
+ * kills it and removes the database; call `stop()` also when a test failed.
  */
-export async function startServer() {
+export async function startServer({ operations = [], env: extraEnv = {} } = {}) {
   if (!existsSync(BIN)) {
     if (process.env.LONGRUN_BIN) throw new Error(`LONGRUN_BIN=${BIN} does not exist`);
     console.log(`# ${BIN} is missing: cargo build --release (this may take minutes)`);
@@ -68,18 +74,17 @@ export async function startServer() {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   let log = '';
-  const child = spawn(BIN, [], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ROCKET_PORT: String(port),
-      ROCKET_ADDRESS: '127.0.0.1',
-      ROCKET_LOG_LEVEL: 'critical',
-      ROCKET_DATABASES: `{operations={url="sqlite://${dataDir}/e2e.db"}}`,
-      ROCKET_OPERATIONS: '{enable_echo=true, workers=2, idle_poll_ms=100}',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const settings = ['enable_echo=true', 'workers=2', 'idle_poll_ms=100', ...operations];
+  const env = {
+    ...process.env,
+    ...extraEnv,
+    ROCKET_PORT: String(port),
+    ROCKET_ADDRESS: '127.0.0.1',
+    ROCKET_LOG_LEVEL: 'critical',
+    ROCKET_DATABASES: `{operations={url="sqlite://${dataDir}/e2e.db"}}`,
+    ROCKET_OPERATIONS: `{${settings.join(', ')}}`,
+  };
+  const child = spawn(BIN, [], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.stdout.on('data', (chunk) => {
     log += chunk;
@@ -101,15 +106,22 @@ export async function startServer() {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
+  function mintToken(sub) {
+    const minted = spawnSync(BIN, ['token', sub], { cwd: ROOT, env, encoding: 'utf8' });
+    if (minted.status !== 0) throw new Error(`longrun token ${sub} failed: ${minted.stderr}`);
+    return minted.stdout.trim();
+  }
+
   try {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       const early = await Promise.race([exited, sleep(0).then(() => null)]);
       if (early) throw new Error(`the server exited (${JSON.stringify(early)}):\n${log}`);
       try {
-        // An unknown operation answers 404 once the API is mounted.
+        // An unknown operation answers 404 once the API is mounted; 401
+        // instead when the API wants a token.
         const response = await fetch(`${baseUrl}/api/v1/operations/${randomUUID()}`);
-        if (response.status === 404) return { baseUrl, stop };
+        if ([401, 404].includes(response.status)) return { baseUrl, mintToken, stop };
       } catch {
         // Not listening yet.
       }

@@ -205,6 +205,11 @@ describe('question, answer, feedback', () => {
     assert.equal((await text(page, '#question-text')).trim(), question);
     assert.equal(await page.locator('#role').inputValue(), 'Senior Backend Developer');
     assert.equal(await page.locator('#history-list li').count(), 1);
+    // No token field in none mode: the reloaded page resumed the operation
+    // only after reading the OpenAPI document, which has no bearer scheme.
+    assert.ok(requests.some((r) => r.url.endsWith('/api/v1/openapi.json')));
+    assert.equal(await page.locator('#auth').isVisible(), false);
+    assert.ok(requests.every((r) => !r.headers.authorization), 'no Authorization sent');
     await screenshot(page, '1-question');
     assert.deepEqual(problems, []);
   });
@@ -328,7 +333,7 @@ it('shows the loading indicator, elapsed time and progress while polling', async
     assert.deepEqual(shown, result);
     assert.equal(await page.locator('#loading').isVisible(), false);
 
-    const polls = requests.filter((r) => r.method === 'GET');
+    const polls = requests.filter((r) => r.method === 'GET' && r.url.includes('/api/v1/operations/'));
     assert.ok(polls.length >= 2);
     assert.ok(polls.slice(1).some((r) => r.headers['if-none-match']), 'polls send If-None-Match');
     assertPollCadence(polls);

@@ -13,9 +13,11 @@ import {
   OperationNotFoundError,
   PollTimeoutError,
   RateLimitedError,
+  UnauthenticatedError,
   cancelOperation,
   createOperation,
   newIdempotencyKey,
+  operationEventsUrl,
   pollOperation,
   retryAfterMs,
 } from '../../static/js/operations.js';
@@ -592,6 +594,97 @@ describe('cancelOperation', () => {
   it('maps 404 to OperationNotFoundError', async () => {
     const { fetch } = fakeFetch([apiError(404, 'OPERATION_NOT_FOUND', 'gone')]);
     await assert.rejects(cancelOperation(ID, { fetch }), OperationNotFoundError);
+  });
+});
+
+describe('bearer token (jwt mode)', () => {
+  // A JWT's three base64url parts; the last one is where `-` and `_` go.
+  const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln-_x';
+  const UNAUTHENTICATED = 'A bearer token is required: send Authorization: Bearer <token>.';
+  const unauthorized = () =>
+    apiError(401, 'UNAUTHENTICATED', UNAUTHENTICATED, { 'WWW-Authenticate': 'Bearer realm="longrun"' });
+
+  /** Creates, polls (two requests) and cancels with `options`; returns every call. */
+  async function everyCall(options) {
+    const { fetch, calls } = fakeFetch([
+      json(operation('pending'), { status: 202 }),
+      json(operation('processing'), { headers: { ETag: '"v1"' } }),
+      json(operation('completed')),
+      json(operation('failed', { error_code: 'CANCELLED' })),
+    ]);
+    await createOperation('echo', {}, { fetch, idempotencyKey: 'key-1', ...options });
+    await runUntilSettled(track(pollOperation(ID, { fetch, ...options })));
+    await cancelOperation(ID, { fetch, ...options });
+    assert.equal(calls.length, 4);
+    return calls;
+  }
+
+  it('sends Authorization: Bearer <token> on every request when token is given', async () => {
+    const calls = await everyCall({ token: TOKEN });
+    for (const call of calls) assert.equal(call.headers.get('Authorization'), `Bearer ${TOKEN}`, call.url);
+    // The other headers are still there.
+    assert.equal(calls[0].headers.get('Idempotency-Key'), 'key-1');
+    assert.equal(calls[2].headers.get('If-None-Match'), '"v1"');
+  });
+
+  it('sends no Authorization without a token', async () => {
+    for (const options of [{}, { token: undefined }, { token: '' }]) {
+      const calls = await everyCall(options);
+      assert.ok(
+        calls.every((call) => !call.headers.has('Authorization')),
+        JSON.stringify(options),
+      );
+    }
+  });
+
+  it('puts the token, encoded, in the access_token parameter of the events URL', () => {
+    assert.equal(operationEventsUrl(ID), `${OP_URL}/events`);
+    assert.equal(
+      operationEventsUrl(ID, { token: TOKEN, baseUrl: 'http://127.0.0.1:8000' }),
+      `http://127.0.0.1:8000${OP_URL}/events?access_token=${TOKEN}`,
+    );
+    const url = new URL(operationEventsUrl('a/b', { token: 'a+b/c=&d e' }), 'http://x');
+    assert.equal(url.pathname, '/api/v1/operations/a%2Fb/events');
+    assert.equal(url.search, '?access_token=a%2Bb%2Fc%3D%26d%20e');
+    assert.equal(url.searchParams.get('access_token'), 'a+b/c=&d e');
+  });
+
+  it('rejects a poll on 401 with UnauthenticatedError, without retrying', async () => {
+    const { fetch, calls } = fakeFetch([unauthorized()]);
+    const state = await runUntilSettled(track(pollOperation(ID, { fetch, token: 'expired' })));
+    assert.ok(state.error instanceof UnauthenticatedError, String(state.error));
+    assert.ok(state.error instanceof OperationClientError);
+    assert.equal(state.error.code, 'UNAUTHENTICATED');
+    assert.equal(state.error.status, 401);
+    assert.equal(state.error.message, UNAUTHENTICATED);
+    await advance(10_000, 500);
+    assert.equal(calls.length, 1, 'no request after the 401');
+  });
+
+  it('rejects create and cancel on 401 with UnauthenticatedError', async () => {
+    for (const call of [
+      (fetch) => createOperation('echo', {}, { fetch }),
+      (fetch) => cancelOperation(ID, { fetch }),
+    ]) {
+      const { fetch, calls } = fakeFetch([unauthorized()]);
+      await assert.rejects(call(fetch), (error) => {
+        assert.ok(error instanceof UnauthenticatedError, String(error));
+        assert.equal(error.code, 'UNAUTHENTICATED');
+        assert.equal(error.message, UNAUTHENTICATED);
+        return true;
+      });
+      assert.equal(calls.length, 1);
+    }
+  });
+
+  it('maps a 401 without a JSON body to UNAUTHENTICATED too', async () => {
+    const { fetch } = fakeFetch([new Response('Unauthorized', { status: 401 })]);
+    await assert.rejects(createOperation('echo', {}, { fetch }), (error) => {
+      assert.ok(error instanceof UnauthenticatedError);
+      assert.equal(error.code, 'UNAUTHENTICATED');
+      assert.equal(error.status, 401);
+      return true;
+    });
   });
 });
 

@@ -1,0 +1,26 @@
+-- Who an operation belongs to: a token's `sub`, or '' for no one (created
+-- without a token). Idempotency keys are each owner's own.
+ALTER TABLE operations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+
+DROP INDEX operations_idempotency_key;
+CREATE UNIQUE INDEX operations_owner_idempotency_key ON operations (owner, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- Listing, newest first: an owner's, and everyone's.
+CREATE INDEX operations_by_owner ON operations (owner, created_at, id);
+CREATE INDEX operations_by_creation ON operations (created_at, id);
+-- Counting an owner's unfinished operations, for the quota.
+CREATE INDEX operations_unfinished_by_owner ON operations (owner)
+    WHERE status IN ('pending', 'processing');
+
+-- A change of owner is a change clients see.
+DROP TRIGGER operations_touch_updated_at ON operations;
+CREATE TRIGGER operations_touch_updated_at
+BEFORE UPDATE OF operation_type, status, result, error_message, error_code, attempts, progress, owner ON operations
+FOR EACH ROW EXECUTE FUNCTION operations_touch_updated_at();
+
+DROP TRIGGER operations_notify_change ON operations;
+CREATE TRIGGER operations_notify_change
+AFTER INSERT OR DELETE OR UPDATE OF operation_type, status, result, error_message, error_code, attempts, progress,
+    owner, created_at, updated_at
+ON operations
+FOR EACH ROW EXECUTE FUNCTION operations_notify_change();

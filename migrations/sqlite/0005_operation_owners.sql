@@ -1,0 +1,32 @@
+-- Who an operation belongs to: a token's `sub`, or '' for no one (created
+-- without a token). Idempotency keys are each owner's own.
+ALTER TABLE operations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+
+DROP INDEX operations_idempotency_key;
+CREATE UNIQUE INDEX operations_owner_idempotency_key ON operations (owner, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- Listing, newest first: an owner's, and everyone's.
+CREATE INDEX operations_by_owner ON operations (owner, created_at, id);
+CREATE INDEX operations_by_creation ON operations (created_at, id);
+-- Counting an owner's unfinished operations, for the quota.
+CREATE INDEX operations_unfinished_by_owner ON operations (owner)
+    WHERE status IN ('pending', 'processing');
+
+-- A change of owner is a change clients see.
+DROP TRIGGER operations_touch_updated_at;
+CREATE TRIGGER operations_touch_updated_at
+AFTER UPDATE OF operation_type, status, result, error_message, error_code, attempts, progress, owner ON operations
+FOR EACH ROW WHEN NEW.updated_at = OLD.updated_at
+BEGIN
+    UPDATE operations
+       SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+     WHERE id = NEW.id;
+END;
+
+DROP TRIGGER operations_record_update;
+CREATE TRIGGER operations_record_update
+AFTER UPDATE OF operation_type, status, result, error_message, error_code, attempts, progress, owner, created_at, updated_at
+ON operations
+BEGIN
+    INSERT INTO operation_changes (operation_id) VALUES (NEW.id);
+END;
