@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """What the Python drivers of bench/ share (Python 3.11 standard library only).
 
-The drivers (cheap_polling.py, poll_limits.py, population.py,
+The drivers (cheap_polling.py, owners.py, poll_limits.py, population.py,
 work_throughput.py) import from here and from no other driver: the command
-line of a driver, the results of a run, the realistic operation results,
-/proc readings, psql, and the pieces of a report (the machine, the CPU of an
-audited run, the ending).
+line of a driver, the results of a run, the realistic operation results
+(also as SQL), /proc readings, psql, and the pieces of a report (the
+machine, the CPU of an audited run, the ending).
 
 Run as a program, it holds the steps that every driver's shell script takes
 through common.sh (subcommands):
@@ -120,6 +120,20 @@ def realistic_result(i):
     size = len(json.dumps(result, separators=(",", ":")))
     assert 200 <= size <= 500, size
     return result
+
+
+def result_sql(n_expr):
+    """A SQL expression (SQLite and PostgreSQL alike) of the JSON text of
+    realistic_result(n), for drivers that seed by SQL: its fields depend on n % 6 only, but
+    for "seq", which is last."""
+    marker = 987654321
+    whens = []
+    for k in range(6):
+        text = json.dumps(dict(realistic_result(k), seq=marker), separators=(",", ":"))
+        prefix, suffix = text.split(str(marker))
+        assert suffix == "}", suffix
+        whens.append(f"WHEN {k} THEN '{prefix.replace(chr(39), chr(39) * 2)}'")
+    return f"(CASE ({n_expr}) % 6 {' '.join(whens)} END || ({n_expr}) || '}}')"
 
 
 # --------------------------------------------------------------------------

@@ -175,9 +175,12 @@ LIMIT=1000000
 EXTRA_OPERATIONS="log_format=\"off\", rate_limit={enabled=true, poll_per_second=$LIMIT, poll_burst=$LIMIT, create_per_second=$LIMIT, create_burst=$LIMIT}"
 
 # The command the service runs under (none by default; bench/instructions.sh
-# puts callgrind here), and how long it may take to start.
+# puts callgrind here), how long it may take to start, and the status its
+# readiness probe (a GET of an unknown operation, without a token) gets:
+# 404, or 401 in jwt mode (bench/owners.sh sets it).
 SERVER_WRAPPER=()
 READY_TIMEOUT=30
+READY_STATUS=404
 
 # start_server DB_URL WORKERS IDLE_POLL_MS LOG [BINARY]: the service (this
 # tree's release build unless BINARY) on core 0, through SERVER_WRAPPER, in
@@ -192,7 +195,8 @@ start_server() {
   ROCKET_OPERATIONS="{enable_echo=true, workers=$workers, idle_poll_ms=$idle_poll, max_streams=20000, max_wait_secs=60, $EXTRA_OPERATIONS}" \
     taskset -c 0 "${SERVER_WRAPPER[@]}" "$binary" >"$logfile" 2>&1 &
   SERVER_PID=$!
-  if ! python3 "$BENCH/benchlib.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout "$READY_TIMEOUT"; then
+  if ! python3 "$BENCH/benchlib.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout "$READY_TIMEOUT" \
+    --status "$READY_STATUS"; then
     echo "--- server log ($logfile):" >&2
     tail -n 30 "$logfile" >&2 || true
     exit 1
@@ -223,7 +227,8 @@ disturbed() {
 
 # measure_wrk KEY WRK_TARGET...: `wrk -t1 -c32 --latency` on core 1 against
 # WRK_TARGET (a script and URL, with its arguments), audited for other load
-# and repeated once if disturbed. The script's WRK_RESULT line goes to
+# and repeated once if disturbed. WRK_CONNS, when set, replaces the 32
+# connections. The script's WRK_RESULT line goes to
 # $RESULTS/KEY.json, the audit to KEY-audit.json, the attempt to KEY-attempts.
 measure_wrk() {
   local key=$1 out="$WORK/wrk-$1.txt" attempt
@@ -233,7 +238,7 @@ measure_wrk() {
     quiet "$key"
     run_child python3 "$BENCH/benchlib.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
       --out "$RESULTS/$key-audit.json" -- \
-      timeout $((WRK_SECS + 60)) taskset -c 1 wrk -t1 -c32 -d"${WRK_SECS}s" --latency "$@" >"$out" 2>&1 || {
+      timeout $((WRK_SECS + 60)) taskset -c 1 wrk -t1 -c"${WRK_CONNS:-32}" -d"${WRK_SECS}s" --latency "$@" >"$out" 2>&1 || {
         cat "$out" >&2
         die "wrk failed"
       }

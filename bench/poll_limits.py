@@ -39,25 +39,11 @@ sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
     add_database, add_report, audit_cpu, command_line, finish_report, load, mib, proc_status, psql,
-    realistic_result, report_head, run, server_sockets,
+    report_head, result_sql, run, server_sockets,
 )
 
 # --------------------------------------------------------------------------
 # seed
-
-
-def result_sql(n_expr):
-    """A SQL expression (SQLite and PostgreSQL alike) of the JSON text of
-    benchlib.realistic_result(n): its fields depend on n % 6 only, but
-    for "seq", which is last."""
-    marker = 987654321
-    whens = []
-    for k in range(6):
-        text = json.dumps(dict(realistic_result(k), seq=marker), separators=(",", ":"))
-        prefix, suffix = text.split(str(marker))
-        assert suffix == "}", suffix
-        whens.append(f"WHEN {k} THEN '{prefix.replace(chr(39), chr(39) * 2)}'")
-    return f"(CASE ({n_expr}) % 6 {' '.join(whens)} END || ({n_expr}) || '}}')"
 
 
 def sqlite_seed_sql(start, count):
