@@ -19,7 +19,8 @@ use crate::domain::{ErrorCode, Operation, ProgressReport};
 use crate::report::Chain;
 use crate::startup::{self, needs, StartError};
 use crate::store::{
-    ClaimToken, Claims, Created, ExpiredLeases, ListQuery, Listed, NewOperation, Store, StoreError,
+    ClaimToken, Claims, Created, ExpiredLeases, Idempotency, ListQuery, Listed, NewOperation, Store,
+    StoreError,
 };
 use crate::supervise::Supervisor;
 
@@ -82,6 +83,17 @@ impl Operations {
     /// The operation with this id, read from the database. Never writes.
     pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
         self.unreadable.noted(self.store.find(id).await)
+    }
+
+    /// What an earlier create of `owner` with this idempotency key made,
+    /// if anything.
+    pub async fn created_before(
+        &self,
+        owner: Option<&str>,
+        idempotency: &Idempotency,
+    ) -> Result<Option<Created>, StoreError> {
+        self.unreadable
+            .noted(self.store.created_before(owner, idempotency).await)
     }
 
     /// How many operations of `owner` are pending or processing.

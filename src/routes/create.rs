@@ -81,18 +81,26 @@ pub(crate) async fn create_operation(
         key,
     });
     let owner = caller.owner();
-    let _admitted = match owner {
-        Some(owner) => Some(quota.admit(owner, operations).await?),
+    let admitted = match owner {
+        Some(owner) => Some(quota.admit(owner, operations).await),
         None => None,
     };
-    let new = NewOperation {
-        id: Uuid::new_v4(),
-        operation_type,
-        input,
-        idempotency,
-        owner: owner.map(str::to_owned),
+    let created = match admitted {
+        Some(Err(over_quota)) => replay(operations, owner, idempotency.as_ref())
+            .await?
+            .ok_or(over_quota)?,
+        _ => {
+            let new = NewOperation {
+                id: Uuid::new_v4(),
+                operation_type,
+                input,
+                idempotency,
+                owner: owner.map(str::to_owned),
+            };
+            operations.create(new).await?
+        }
     };
-    match operations.create(new).await? {
+    match created {
         Created::New(operation) => {
             metrics
                 .operations_created
@@ -116,6 +124,20 @@ pub(crate) async fn create_operation(
             retry_after_secs: config.retry_after_secs,
         }),
         Created::KeyReused => Err(ApiError::IdempotencyKeyReused),
+    }
+}
+
+/// A create over the quota that repeats one that went through (same key,
+/// same request) is answered as the first was, whatever the quota says
+/// now; what the key made, if anything.
+async fn replay(
+    operations: &Operations,
+    owner: Option<&str>,
+    idempotency: Option<&Idempotency>,
+) -> ApiResult<Option<Created>> {
+    match idempotency {
+        Some(idempotency) => Ok(operations.created_before(owner, idempotency).await?),
+        None => Ok(None),
     }
 }
 

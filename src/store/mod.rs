@@ -210,26 +210,42 @@ impl Store {
                 "an insert without an idempotency key returned no row",
             ));
         };
+        match self.created_before(new.owner.as_deref(), idempotency).await? {
+            Some(earlier) => Ok(earlier),
+            // Swept between the insert and this read: the key is free again.
+            None => Box::pin(self.create(new)).await,
+        }
+    }
+
+    /// What an earlier create of `owner` with this idempotency key made:
+    /// the operation for the same request, `KeyReused` for another; `None`
+    /// when the key was not used (or its operation is gone).
+    pub async fn created_before(
+        &self,
+        owner: Option<&str>,
+        idempotency: &Idempotency,
+    ) -> Result<Option<Created>, StoreError> {
         let params = vec![
-            Param::Text(new.owner.as_deref().unwrap_or_default()),
+            Param::Text(owner.unwrap_or_default()),
             Param::Text(&idempotency.key),
         ];
         let rows = self
             .db
             .rows(&self.statements.find_by_idempotency_key, params)
             .await?;
-        let earlier = rows.first().map(record::read::<KeyRecord>).transpose()?;
-        match earlier {
-            Some(KeyRecord {
-                operation,
-                request_hash,
-            }) => match request_hash.as_deref() == Some(idempotency.request_hash.as_str()) {
-                true => Ok(Created::Existing(Operation::try_from(operation)?)),
-                false => Ok(Created::KeyReused),
+        let Some(KeyRecord {
+            operation,
+            request_hash,
+        }) = rows.first().map(record::read::<KeyRecord>).transpose()?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            match request_hash.as_deref() == Some(idempotency.request_hash.as_str()) {
+                true => Created::Existing(Operation::try_from(operation)?),
+                false => Created::KeyReused,
             },
-            // Swept between the insert and this read: the key is free again.
-            None => Box::pin(self.create(new)).await,
-        }
+        ))
     }
 
     /// How many operations of `owner` are pending or processing.

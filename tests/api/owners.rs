@@ -124,6 +124,30 @@ async fn an_owner_at_the_quota_gets_429_and_others_do_not(backend: Backend) {
     let over = app.post_as(&alice, "/api/v1/operations", &body).await;
     over.assert_error(Status::TooManyRequests, "TOO_MANY_OPERATIONS");
     assert!(over.header("Retry-After").is_some());
+    // A retry of a create that went through is answered as the first was.
+    let keyed = |key: &str| {
+        vec![
+            bearer(&token("alice")),
+            ("Idempotency-Key".to_owned(), key.to_owned()),
+        ]
+    };
+    let cancelled_first = app
+        .post_as(&alice, &format!("/api/v1/operations/{}/cancel", ids[2]), "")
+        .await;
+    assert_eq!(cancelled_first.status, Status::Ok);
+    let first = app
+        .request(Method::Post, "/api/v1/operations", Some(&body), &keyed("k1"))
+        .await;
+    assert_eq!(first.status, Status::Accepted, "{}", first.body);
+    let retried = app
+        .request(Method::Post, "/api/v1/operations", Some(&body), &keyed("k1"))
+        .await;
+    assert_eq!(retried.status, Status::Accepted, "{}", retried.body);
+    assert_eq!(retried.json()["id"], first.json()["id"]);
+    let other_key = app
+        .request(Method::Post, "/api/v1/operations", Some(&body), &keyed("k2"))
+        .await;
+    other_key.assert_error(Status::TooManyRequests, "TOO_MANY_OPERATIONS");
     assert_eq!(
         app.post_as(&bob, "/api/v1/operations", &body).await.status,
         Status::Accepted
