@@ -78,7 +78,10 @@ pub fn assemble(figment: Figment, settings: Settings) -> Rocket<Build> {
         .attach(sweeper::Sweeper::new(operations))
         // Rate limits per owner (jwt) or address. Task: forgetting idle
         // clients.
-        .attach(rate_limit::RateLimiting::new(&operations.rate_limit))
+        .attach(rate_limit::RateLimiting::new(
+            &operations.rate_limit,
+            operations.auth.mode,
+        ))
         // CORS for the allowed origins, preflights answered.
         .attach(cors::Cors::new(operations))
         // Content-Security-Policy and company on every response, in place

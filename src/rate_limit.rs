@@ -24,7 +24,7 @@ use rocket::request::{self, FromRequest, Request};
 use rocket::{Build, Orbit, Rocket, Shutdown};
 
 use crate::auth::{caller_of, Caller};
-use crate::config::RateLimitConfig;
+use crate::config::{AuthMode, RateLimitConfig};
 use crate::supervise::{Supervisor, Ticks};
 
 /// Whom a limit counts requests of.
@@ -44,6 +44,8 @@ pub struct RateLimits<C: Clock = DefaultClock> {
     poll: Option<Arc<Limiter<C>>>,
     create: Option<Arc<Limiter<C>>>,
     trust_forwarded_for: bool,
+    /// jwt mode: a request with a token counts against its owner.
+    by_owner: bool,
 }
 
 impl RateLimits {
@@ -64,12 +66,20 @@ impl<C: Clock + Clone> RateLimits<C> {
             poll: limiter(config.poll_per_second, config.poll_burst),
             create: limiter(config.create_per_second, config.create_burst),
             trust_forwarded_for: config.trust_forwarded_for,
+            by_owner: false,
         }
     }
 
+    /// The same, counting requests with a token against its owner.
+    fn by_owner(self, by_owner: bool) -> Self {
+        Self { by_owner, ..self }
+    }
+
     fn client(&self, request: &Request<'_>) -> Client {
-        if let Ok(Caller::Owner(sub) | Caller::Admin(sub)) = caller_of(request) {
-            return Client::Owner(Arc::clone(sub));
+        if self.by_owner {
+            if let Ok(Caller::Owner(sub) | Caller::Admin(sub)) = caller_of(request) {
+                return Client::Owner(sub);
+            }
         }
         Client::Address(self.address(request))
     }
@@ -157,12 +167,14 @@ const FORGET_EVERY: Duration = Duration::from_secs(60);
 /// minute until shutdown.
 pub struct RateLimiting {
     config: RateLimitConfig,
+    by_owner: bool,
 }
 
 impl RateLimiting {
-    pub fn new(config: &RateLimitConfig) -> Self {
+    pub fn new(config: &RateLimitConfig, auth: AuthMode) -> Self {
         RateLimiting {
             config: config.clone(),
+            by_owner: auth == AuthMode::Jwt,
         }
     }
 }
@@ -177,7 +189,7 @@ impl Fairing for RateLimiting {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        Ok(rocket.manage(RateLimits::new(&self.config)))
+        Ok(rocket.manage(RateLimits::new(&self.config).by_owner(self.by_owner)))
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {

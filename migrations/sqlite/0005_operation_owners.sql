@@ -8,6 +8,11 @@ CREATE UNIQUE INDEX operations_owner_idempotency_key ON operations (owner, idemp
 -- Listing, newest first: an owner's, and everyone's.
 CREATE INDEX operations_by_owner ON operations (owner, created_at, id);
 CREATE INDEX operations_by_creation ON operations (created_at, id);
+-- Claims take pending operations in (created_at, id) order: with the
+-- index above in the running for that order, the claimable index holds it
+-- too, so that a claim never walks every operation to find the pending.
+DROP INDEX operations_claimable;
+CREATE INDEX operations_claimable ON operations (created_at, id) WHERE status = 'pending';
 -- Counting an owner's unfinished operations, for the quota.
 CREATE INDEX operations_unfinished_by_owner ON operations (owner)
     WHERE status IN ('pending', 'processing');

@@ -120,19 +120,30 @@ pub enum Authenticator {
 struct QueryToken(Option<String>);
 
 impl Authenticator {
-    fn authenticate(&self, request: &Request<'_>) -> Result<Caller, AuthFailure> {
-        let verifier = match self {
-            Authenticator::Open => return Ok(Caller::Anyone),
-            Authenticator::Tokens(verifier) => verifier,
-        };
-        if let Some(token) = bearer_token(request) {
-            return verifier.verify(token);
+    /// Who made `request`: anyone in none mode; in jwt mode, the token's
+    /// owner, worked out once per request.
+    fn caller(&self, request: &Request<'_>) -> Result<Caller, AuthFailure> {
+        match self {
+            Authenticator::Open => Ok(Caller::Anyone),
+            Authenticator::Tokens(verifier) => request
+                .local_cache(|| VerifiedCaller(verify(verifier, request)))
+                .0
+                .clone(),
         }
-        let streams = request.route().and_then(|route| route.name.as_deref()) == Some(STREAM_ROUTE);
-        match &request.local_cache(|| QueryToken(None)).0 {
-            Some(token) if streams => verifier.verify(token),
-            _ => Err(AuthFailure::Missing),
-        }
+    }
+}
+
+/// The caller of a request in jwt mode, as worked out for its first guard.
+struct VerifiedCaller(Result<Caller, AuthFailure>);
+
+fn verify(verifier: &Verifier, request: &Request<'_>) -> Result<Caller, AuthFailure> {
+    if let Some(token) = bearer_token(request) {
+        return verifier.verify(token);
+    }
+    let streams = request.route().and_then(|route| route.name.as_deref()) == Some(STREAM_ROUTE);
+    match &request.local_cache(|| QueryToken(None)).0 {
+        Some(token) if streams => verifier.verify(token),
+        _ => Err(AuthFailure::Missing),
     }
 }
 
@@ -143,13 +154,13 @@ fn bearer_token<'r>(request: &'r Request<'_>) -> Option<&'r str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Who made `request`, worked out once per request.
-pub fn caller_of<'r>(request: &'r Request<'_>) -> &'r Result<Caller, AuthFailure> {
-    request.local_cache(|| match request.rocket().state::<Authenticator>() {
-        Some(authenticator) => authenticator.authenticate(request),
+/// Who made `request`.
+pub fn caller_of(request: &Request<'_>) -> Result<Caller, AuthFailure> {
+    match request.rocket().state::<Authenticator>() {
+        Some(authenticator) => authenticator.caller(request),
         // Without the part nobody is let in, rather than everybody.
         None => Err(AuthFailure::Missing),
-    })
+    }
 }
 
 #[rocket::async_trait]
@@ -158,8 +169,8 @@ impl<'r> FromRequest<'r> for Caller {
 
     async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, AuthFailure> {
         match caller_of(request) {
-            Ok(caller) => request::Outcome::Success(caller.clone()),
-            Err(failure) => request::Outcome::Error((Status::Unauthorized, *failure)),
+            Ok(caller) => request::Outcome::Success(caller),
+            Err(failure) => request::Outcome::Error((Status::Unauthorized, failure)),
         }
     }
 }
@@ -195,9 +206,14 @@ impl Authentication {
 #[rocket::async_trait]
 impl Fairing for Authentication {
     fn info(&self) -> Info {
+        // Only jwt mode looks at requests: none mode adds nothing to them.
+        let kind = match self.config.mode {
+            AuthMode::None => Kind::Ignite,
+            AuthMode::Jwt => Kind::Ignite | Kind::Request,
+        };
         Info {
             name: "Authentication",
-            kind: Kind::Ignite | Kind::Request,
+            kind,
         }
     }
 
@@ -209,9 +225,6 @@ impl Fairing for Authentication {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
-        if self.config.mode == AuthMode::None {
-            return;
-        }
         let Some(query) = request.uri().query() else {
             return;
         };
