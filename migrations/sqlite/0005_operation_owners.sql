@@ -5,8 +5,10 @@ ALTER TABLE operations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 DROP INDEX operations_idempotency_key;
 CREATE UNIQUE INDEX operations_owner_idempotency_key ON operations (owner, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
--- Listing, newest first: an owner's, and everyone's.
-CREATE INDEX operations_by_owner ON operations (owner, created_at, id);
+-- Listing, newest first: an owner's, and everyone's. Operations of no one
+-- (all of them in none mode) stay out of the indexes by owner, which they
+-- would only slow down.
+CREATE INDEX operations_by_owner ON operations (owner, created_at, id) WHERE owner <> '';
 CREATE INDEX operations_by_creation ON operations (created_at, id);
 -- Claims take pending operations in (created_at, id) order: with the
 -- index above in the running for that order, the claimable index holds it
@@ -15,7 +17,7 @@ DROP INDEX operations_claimable;
 CREATE INDEX operations_claimable ON operations (created_at, id) WHERE status = 'pending';
 -- Counting an owner's unfinished operations, for the quota.
 CREATE INDEX operations_unfinished_by_owner ON operations (owner)
-    WHERE status IN ('pending', 'processing');
+    WHERE owner <> '' AND status IN ('pending', 'processing');
 
 -- A change of owner is a change clients see.
 DROP TRIGGER operations_touch_updated_at;

@@ -8,6 +8,10 @@ use super::dialect::{applies, finished, literal, moves, unfinished, ColumnType, 
 use super::record::COLUMNS;
 use crate::domain::{Status, Transition};
 
+/// Written as the partial indexes by owner are: they hold only operations
+/// that have an owner, and are used only by a statement that says so.
+const OWNED: &str = "owner <> ''";
+
 /// The statements of one backend.
 pub(super) struct Statements {
     pub find: String,
@@ -79,7 +83,7 @@ impl Statements {
                 "SELECT {COLUMNS}, request_hash FROM operations WHERE owner = $1 AND idempotency_key = $2"
             )),
             count_unfinished_of_owner: sql(format!(
-                "SELECT count(*) FROM operations WHERE owner = $1 AND {}",
+                "SELECT count(*) FROM operations WHERE owner = $1 AND {OWNED} AND {}",
                 unfinished()
             )),
             // SQLite reads `ON CONFLICT` after a bare `FROM` as a join
@@ -258,7 +262,7 @@ pub(super) fn list(d: Dialect, shape: ListShape) -> String {
         format!("${n}")
     };
     if shape.owner {
-        terms.push(format!("owner = {}", next()));
+        terms.push(format!("owner = {} AND {OWNED}", next()));
     }
     if shape.status {
         terms.push(format!("status = {}", next()));
