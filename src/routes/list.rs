@@ -45,7 +45,7 @@ pub(crate) struct OperationsPage {
         ("created_after" = Option<DateTime<Utc>>, Query, description = "Only operations created after this time (RFC 3339)."),
         ("created_before" = Option<DateTime<Utc>>, Query, description = "Only operations created before this time (RFC 3339)."),
         ("owner" = Option<String>, Query, max_length = 1024, description = "Only this owner's operations (an owner lists only their own: another owner's name gives an empty page)."),
-        ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Operations per page; 20 when not given."),
+        ("page_size" = Option<u32>, Query, minimum = 1, description = "Operations per page: 20 when not given, at most 100 (a larger size is taken as 100)."),
         ("page_token" = Option<String>, Query, description = "The next_page_token of the previous page, with the same filters."),
     ),
     responses(
