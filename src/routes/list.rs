@@ -98,14 +98,17 @@ pub(crate) async fn list_operations(
         .transpose()?;
     let page_size = match page_size {
         None => DEFAULT_PAGE_SIZE,
+        // As AIP-158 has it: a size above the largest is served as the
+        // largest, not refused.
         Some(size) => size
-            .parse::<u32>()
+            .parse::<u64>()
             .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .filter(|n| *n >= 1)
+            .map(|n| n.min(u64::from(MAX_PAGE_SIZE)) as u32)
             .ok_or_else(|| {
                 InvalidInput::new(
                     "page_size",
-                    format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+                    format!("must be a whole number, 1 or more (above {MAX_PAGE_SIZE} is taken as {MAX_PAGE_SIZE})"),
                 )
             })?,
     };
