@@ -99,12 +99,13 @@ pub(crate) async fn list_operations(
     let page_size = match page_size {
         None => DEFAULT_PAGE_SIZE,
         // As AIP-158 has it: a size above the largest is served as the
-        // largest, not refused.
+        // largest, not refused. Sizes are 32-bit, as the document says.
         Some(size) => size
-            .parse::<u64>()
+            .parse::<i32>()
             .ok()
+            .and_then(|n| u32::try_from(n).ok())
             .filter(|n| *n >= 1)
-            .map(|n| n.min(u64::from(MAX_PAGE_SIZE)) as u32)
+            .map(|n| n.min(MAX_PAGE_SIZE))
             .ok_or_else(|| {
                 InvalidInput::new(
                     "page_size",

@@ -250,6 +250,7 @@ async fn bad_filters_are_422_naming_them_and_large_pages_are_100(backend: Backen
     for (query, field) in [
         ("?page_size=0", "page_size"),
         ("?page_size=-1", "page_size"),
+        ("?page_size=2147483648", "page_size"),
         ("?page_size=ten", "page_size"),
         ("?status=running", "status"),
         ("?created_after=yesterday", "created_after"),
