@@ -265,38 +265,21 @@ async fn the_token_command_mints_a_token_the_service_accepts() {
     );
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
 
-    let port = free_port().to_string();
-    let databases = format!(
-        r#"{{operations={{url="sqlite://{}/t.db"}}}}"#,
-        dir.path().display()
-    );
-    let mut server = binary(
-        dir.path(),
-        &[
-            secret,
-            ("ROCKET_PORT", &port),
-            ("ROCKET_DATABASES", &databases),
-            ("ROCKET_OPERATIONS", r#"{auth={mode="jwt"}, log_format="off"}"#),
-        ],
+    let database = format!("sqlite://{}/t.db", dir.path().display());
+    let server = Server::start_with(
+        &database,
+        r#"auth={mode="jwt"}, log_format="off""#,
+        &[secret],
+        None,
     )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let http = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/api/v1/operations");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let listed = loop {
-        match http.get(&url).bearer_auth(&token).send().await {
-            Ok(response) => break response,
-            Err(_) if Instant::now() < deadline => {
-                rocket::tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(e) => panic!("the service did not answer: {e}"),
-        }
-    };
-    let _ = server.kill();
-    let _ = server.wait();
+    .await;
+    let listed = reqwest::Client::new()
+        .get(format!("{}/api/v1/operations", server.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    server.kill();
     assert_eq!(listed.status(), 200, "an admin token lists");
 
     let without_secret = binary(dir.path(), &[]).args(["token", "alice"]).output().unwrap();
