@@ -21,6 +21,7 @@ pub mod headers;
 #[cfg(test)]
 mod layers;
 pub mod operations;
+pub mod outbound;
 pub mod page;
 pub mod rate_limit;
 pub mod report;
@@ -31,6 +32,7 @@ pub mod store;
 pub mod supervise;
 pub mod sweeper;
 pub mod telemetry;
+pub mod webhooks;
 pub mod workers;
 
 use rocket::figment::Figment;
@@ -74,6 +76,9 @@ pub fn assemble(figment: Figment, settings: Settings) -> Rocket<Build> {
         .attach(handlers::OperationTypes::new(operations))
         // The WorkerPool. Tasks: `workers` worker loops, the lease watcher.
         .attach(workers::Workers::new(operations))
+        // The webhook Dispatcher. Task: fanning out, claiming and sending
+        // deliveries (in processes with workers).
+        .attach(webhooks::Webhooks::new(operations))
         // Retention. Task: the sweep.
         .attach(sweeper::Sweeper::new(operations))
         // Rate limits per owner (jwt) or address. Task: forgetting idle

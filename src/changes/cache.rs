@@ -240,6 +240,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             owner: None,
+            callback_url: None,
         })
     }
 

@@ -11,6 +11,7 @@ mod database;
 mod defaults;
 mod invalid;
 mod operations;
+mod webhooks;
 
 use rocket::figment::providers::{Env, Format, Toml};
 use rocket::figment::{Figment, Profile};
@@ -19,6 +20,7 @@ pub use auth::{AuthConfig, AuthMode, JWT_SECRET_VARIABLE};
 pub use database::{Backend, DatabaseSettings};
 pub use invalid::InvalidSetting;
 pub use operations::{GeneratorKind, LogFormat, OpenAiConfig, OperationsConfig, RateLimitConfig};
+pub use webhooks::{endpoint_name, secret_key, WebhookEndpoint, CALLBACK_ENDPOINT, EVENT_TYPES};
 
 /// Rocket's figment (its defaults, `Rocket.toml` or the file `ROCKET_CONFIG`
 /// names, `ROCKET_*` variables, the profile `ROCKET_PROFILE` selects) with

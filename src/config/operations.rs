@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rocket::serde::Deserialize;
 
+use super::webhooks::{self, WebhookEndpoint, WebhookSettings};
 use super::{AuthConfig, InvalidSetting};
 
 /// Every setting of the service, with its default. Unknown keys are
@@ -62,6 +63,23 @@ pub struct OperationsConfig {
     /// Which generator writes questions and feedback.
     pub generator: GeneratorKind,
     pub openai: OpenAiConfig,
+    /// Endpoints told when operations finish (`[[operations.webhooks]]`).
+    pub webhooks: Vec<WebhookEndpoint>,
+    /// Whether a create may name its own `callback_url`.
+    pub allow_callback_urls: bool,
+    /// The secret callbacks are signed with (`whsec_…`); required with
+    /// `allow_callback_urls`.
+    pub callback_secret: Option<String>,
+    /// Whether webhooks and callbacks may reach loopback, private and
+    /// link-local addresses.
+    pub allow_private_targets: bool,
+    /// The delays before each retry of a delivery, in seconds; a delivery
+    /// that fails them all is given up.
+    pub webhook_retry_secs: Vec<f64>,
+    /// How long one delivery may take.
+    pub webhook_timeout_secs: u64,
+    /// Deliveries in flight to one endpoint at once, per process.
+    pub webhook_concurrency: usize,
 }
 
 /// `operations.rate_limit`.
@@ -131,6 +149,13 @@ impl Default for OperationsConfig {
             cors_allowed_origins: Vec::new(),
             generator: GeneratorKind::Builtin,
             openai: OpenAiConfig::default(),
+            webhooks: Vec::new(),
+            allow_callback_urls: false,
+            callback_secret: None,
+            allow_private_targets: false,
+            webhook_retry_secs: webhooks::default_retry_secs(),
+            webhook_timeout_secs: 10,
+            webhook_concurrency: 16,
         }
     }
 }
@@ -225,6 +250,23 @@ impl OperationsConfig {
                 "a whole number greater than 0",
             ));
         }
-        self.auth.check()
+        self.auth.check()?;
+        self.webhook_settings().check()
+    }
+
+    fn webhook_settings(&self) -> WebhookSettings<'_> {
+        WebhookSettings {
+            webhooks: &self.webhooks,
+            allow_callback_urls: self.allow_callback_urls,
+            callback_secret: self.callback_secret.as_deref(),
+            allow_private_targets: self.allow_private_targets,
+            webhook_retry_secs: &self.webhook_retry_secs,
+            webhook_timeout_secs: self.webhook_timeout_secs,
+            webhook_concurrency: self.webhook_concurrency,
+        }
+    }
+
+    pub fn webhook_timeout(&self) -> Duration {
+        Duration::from_secs(self.webhook_timeout_secs)
     }
 }

@@ -10,12 +10,12 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::OpenApi;
 
 use crate::auth::ACCESS_TOKEN_PARAMETER;
-use crate::config::{AuthConfig, AuthMode};
+use crate::config::{AuthMode, OperationsConfig};
 
 use crate::domain::{ErrorCode, Operation, ProgressReport, Status};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::handlers::Registry;
-use crate::routes::{cancel, create, events, health, list, metrics, poll};
+use crate::routes::{cancel, create, deliveries, events, health, list, metrics, poll};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,7 @@ use crate::routes::{cancel, create, events, health, list, metrics, poll};
         poll::get_operation,
         create::create_operation,
         cancel::cancel_operation,
+        deliveries::list_deliveries,
         events::operation_events,
         list::list_operations,
         health::live,
@@ -35,7 +36,8 @@ use crate::routes::{cancel, create, events, health, list, metrics, poll};
         metrics::metrics,
         super::openapi_json,
     ),
-    components(schemas(Operation, Status, ErrorCode, ProgressReport, ErrorBody, ErrorDetail, list::OperationsPage)),
+    components(schemas(Operation, Status, ErrorCode, ProgressReport, ErrorBody, ErrorDetail, list::OperationsPage,
+        deliveries::Deliveries, deliveries::Delivery, deliveries::Attempt)),
     tags(
         (name = "operations", description = "Creating, polling and cancelling operations."),
         (name = "service", description = "Health, metrics and this document."),
@@ -52,9 +54,11 @@ const QUERY_TOKEN: &str = "access_token";
 const API_PREFIX: &str = "/api/v1/operations";
 
 /// The document, with `CreateOperation` one of the requests of the types
-/// `registry` holds; the list where `auth` has one; the security schemes
-/// in jwt mode.
-pub fn document(registry: &Registry, auth: &AuthConfig) -> Value {
+/// `registry` holds (each with `callback_url` where callbacks are taken);
+/// the list where `auth` has one; the security schemes in jwt mode; the
+/// completion webhook.
+pub fn document(registry: &Registry, config: &OperationsConfig) -> Value {
+    let auth = &config.auth;
     let mut document: Document = ApiDoc::openapi();
     let components = document.components.get_or_insert_with(Default::default);
     components.schemas.extend(registry.create_schemas());
@@ -66,7 +70,81 @@ pub fn document(registry: &Registry, auth: &AuthConfig) -> Value {
     if auth.mode == AuthMode::Jwt {
         require_tokens(&mut document);
     }
-    json::to_value(document).unwrap_or_default()
+    let mut document = json::to_value(document).unwrap_or_default();
+    if config.allow_callback_urls {
+        take_callback_urls(&mut document, registry);
+    }
+    add_webhook(&mut document);
+    document
+}
+
+/// Each type's create request also takes `callback_url`.
+fn take_callback_urls(document: &mut Value, registry: &Registry) {
+    let callback_url = json::json!({
+        "type": ["string", "null"],
+        "format": "uri",
+        "maxLength": crate::outbound::MAX_URL_BYTES,
+        "description": "Where to send the operation's completion webhook (http or https, no credentials), \
+                        signed with the service's callback secret.",
+    });
+    for name in registry.request_schema_names() {
+        if let Some(properties) = document
+            .pointer_mut(&format!("/components/schemas/{name}/properties"))
+            .and_then(Value::as_object_mut)
+        {
+            properties.insert("callback_url".to_owned(), callback_url.clone());
+        }
+    }
+}
+
+/// The `webhooks` section (OpenAPI 3.1): what an endpoint receives when an
+/// operation finishes, and the `WebhookEvent` schema.
+fn add_webhook(document: &mut Value) {
+    let header = |name: &str, description: &str| {
+        json::json!({"name": name, "in": "header", "required": true, "description": description,
+                     "schema": {"type": "string"}})
+    };
+    let webhook = json::json!({
+        "post": {
+            "summary": "An operation finished",
+            "description": "Sent to each configured endpoint that asks for the event and operation type, and to \
+                the operation's own callback_url, at least once: retried on the schedule of webhook_retry_secs \
+                until a 2xx (delivered) or a 410 (never sent again), signed per Standard Webhooks.",
+            "parameters": [
+                header("webhook-id", "The event's id (msg_ and the operation's id), the same at every retry: \
+                                      receivers drop what they have seen."),
+                header("webhook-timestamp", "Seconds since 1970 when this attempt was signed."),
+                header("webhook-signature", "v1, and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` \
+                                             under the key of the endpoint's whsec_ secret."),
+            ],
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/WebhookEvent"}}}},
+            "responses": {
+                "2XX": {"description": "Delivered."},
+                "410": {"description": "Gone: this event is not sent to this endpoint again."},
+                "default": {"description": "Anything else (or no answer within webhook_timeout_secs) is retried."},
+            },
+        }
+    });
+    let event = json::json!({
+        "type": "object",
+        "required": ["type", "timestamp", "data"],
+        "properties": {
+            "type": {"type": "string", "enum": crate::config::EVENT_TYPES},
+            "timestamp": {"type": "string", "format": "date-time", "description": "When the operation finished."},
+            "data": {"$ref": "#/components/schemas/Operation",
+                     "description": "The operation exactly as GET /api/v1/operations/{id} returns it."},
+        },
+    });
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.insert("WebhookEvent".to_owned(), event);
+    }
+    if let Some(root) = document.as_object_mut() {
+        root.insert("webhooks".to_owned(), json::json!({"operationFinished": webhook}));
+    }
 }
 
 /// Every operation of the API takes a bearer token; the event stream also

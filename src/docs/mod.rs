@@ -95,11 +95,11 @@ impl Fairing for ApiDocs {
             Ok(registry) => registry,
             Err(e) => return Err(startup::failed(rocket, e)),
         };
-        let auth = match needs::<OperationsConfig>(&rocket, PART) {
-            Ok(config) => config.auth,
+        let config = match needs::<OperationsConfig>(&rocket, PART) {
+            Ok(config) => config,
             Err(e) => return Err(startup::failed(rocket, e)),
         };
-        let document = document::document(&registry, &auth).to_string();
+        let document = document::document(&registry, &config).to_string();
         let config = Config::new(["/api/v1/openapi.json"]).validator_url("none");
         Ok(rocket
             .manage(OpenApiDocument(document))

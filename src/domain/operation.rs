@@ -36,6 +36,10 @@ pub struct Operation {
     /// Left out when it belongs to no one (created without a token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Where it is sent when it finishes, as its create named it (left
+    /// out when it named none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 /// An operation as the API sends it: the JSON body and its strong ETag.

@@ -82,7 +82,7 @@ impl Registry {
             if !input.optional {
                 request = request.required("input");
             }
-            let request_name = format!("{}Request", upper_camel_case(name));
+            let request_name = request_schema_name(name);
             schemas.extend(input.references);
             schemas.push((input.name, input.schema));
             schemas.push((request_name.clone(), request.into()));
@@ -91,6 +91,16 @@ impl Registry {
         schemas.push((CreateOperation::name().into_owned(), create.into()));
         schemas
     }
+
+    /// The names of the create requests' schemas, one per type.
+    pub fn request_schema_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.operation_types().map(request_schema_name)
+    }
+}
+
+/// The schema of the create request of `operation_type`.
+fn request_schema_name(operation_type: &str) -> String {
+    format!("{}Request", upper_camel_case(operation_type))
 }
 
 /// `question_generation` → `QuestionGeneration`.

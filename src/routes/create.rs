@@ -14,6 +14,7 @@ use crate::domain::Operation;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::handlers::{read_input, CreateOperation, InvalidInput, Registry};
 use crate::operations::Operations;
+use crate::outbound;
 use crate::rate_limit::{Within, Writing};
 use crate::store::{Created, Idempotency, NewOperation};
 use crate::telemetry::{Metrics, RequestSpan};
@@ -68,7 +69,11 @@ pub(crate) async fn create_operation(
     let CreateRequest {
         operation_type,
         input,
+        callback_url,
     } = read_input("body", body)?;
+    let callback_url = callback_url
+        .map(|url| checked_callback(url, config))
+        .transpose()?;
     let handler = registry
         .get(&operation_type)
         .ok_or_else(|| ApiError::UnknownOperationType {
@@ -77,7 +82,7 @@ pub(crate) async fn create_operation(
         })?;
     let input = handler.accept(Value::Object(input))?;
     let idempotency = idempotency_key.map(|key| Idempotency {
-        request_hash: request_hash(&operation_type, &input),
+        request_hash: request_hash(&operation_type, &input, callback_url.as_deref()),
         key,
     });
     let owner = caller.owner();
@@ -96,6 +101,7 @@ pub(crate) async fn create_operation(
                 input,
                 idempotency,
                 owner: owner.map(str::to_owned),
+                callback_url,
             };
             operations.create(new).await?
         }
@@ -150,12 +156,35 @@ struct CreateRequest {
     operation_type: String,
     #[serde(default)]
     input: serde_json::Map<String, Value>,
+    /// Where to send the operation when it finishes (where
+    /// `allow_callback_urls` is set).
+    #[serde(default)]
+    callback_url: Option<String>,
+}
+
+/// A create's `callback_url`, if this service takes them and it is one a
+/// call may go to.
+fn checked_callback(url: String, config: &OperationsConfig) -> Result<String, InvalidInput> {
+    if !config.allow_callback_urls {
+        return Err(InvalidInput::new(
+            "body.callback_url",
+            "is not taken by this service (allow_callback_urls is off)",
+        ));
+    }
+    match outbound::check_url(&url, config.allow_private_targets) {
+        Ok(_) => Ok(url),
+        Err(unfit) => Err(InvalidInput::new("body.callback_url", unfit.to_string())),
+    }
 }
 
 /// What makes two creations "the same request" for an idempotency key: the
-/// type and the input as validated, defaults included.
-fn request_hash(operation_type: &str, input: &Value) -> String {
-    let canonical = json!({"operation_type": operation_type, "input": input}).to_string();
+/// type and the input as validated, defaults included, and the callback.
+fn request_hash(operation_type: &str, input: &Value, callback_url: Option<&str>) -> String {
+    let mut canonical = json!({"operation_type": operation_type, "input": input});
+    if let Some(url) = callback_url {
+        canonical["callback_url"] = Value::from(url);
+    }
+    let canonical = canonical.to_string();
     Sha256::digest(canonical.as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))

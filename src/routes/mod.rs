@@ -10,6 +10,7 @@ mod body;
 pub(crate) mod cancel;
 mod conditional;
 pub(crate) mod create;
+pub(crate) mod deliveries;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod list;
@@ -34,6 +35,7 @@ pub fn routes(listing: bool) -> Vec<Route> {
         poll::get_operation,
         create::create_operation,
         cancel::cancel_operation,
+        deliveries::list_deliveries,
         events::operation_events,
         health::live,
         health::ready,

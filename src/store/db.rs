@@ -50,6 +50,7 @@ pub(super) enum Column<'a> {
     Ids(Vec<Uuid>),
     Texts(Vec<Option<&'a str>>),
     Ints(Vec<i32>),
+    BigInts(Vec<i64>),
     Seconds(Vec<f64>),
     /// JSON values, each as its text.
     Json(Vec<String>),
@@ -233,6 +234,7 @@ fn bind_postgres<'q>(
             Param::Column(Column::Ids(ids)) => query.bind(ids),
             Param::Column(Column::Texts(texts)) => query.bind(texts),
             Param::Column(Column::Ints(ints)) => query.bind(ints),
+            Param::Column(Column::BigInts(ints)) => query.bind(ints),
             Param::Column(Column::Seconds(seconds)) => query.bind(seconds),
             Param::Column(Column::Json(texts)) => query.bind(texts),
         };
@@ -245,6 +247,7 @@ fn json_array(column: &Column<'_>) -> String {
         Column::Ids(ids) => serde_json::to_string(ids),
         Column::Texts(texts) => serde_json::to_string(texts),
         Column::Ints(ints) => serde_json::to_string(ints),
+        Column::BigInts(ints) => serde_json::to_string(ints),
         Column::Seconds(seconds) => serde_json::to_string(seconds),
         Column::Json(texts) => serde_json::to_string(texts),
     };

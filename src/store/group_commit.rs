@@ -186,6 +186,7 @@ impl<'a> Kinds<'a> {
                         .map(|n| Some(n.owner.as_deref().unwrap_or_default()))
                         .collect(),
                 ),
+                Column::Texts(new.iter().map(|n| n.callback_url.as_deref()).collect()),
             ];
             run.push((s.insert.as_str(), params(columns)));
         }

@@ -16,6 +16,7 @@ mod dialect;
 mod error;
 mod group_commit;
 mod migrations;
+mod outbox;
 mod pool;
 mod record;
 mod statements;
@@ -34,12 +35,17 @@ use batched_reads::BatchedReads;
 use db::{Param, Row};
 use dialect::Dialect;
 use group_commit::{GroupCommit, Write};
+use outbox::OutboxStatements;
 use record::{ClaimRecord, KeyRecord, PageKeyRecord, StoredId};
 use statements::{ListShape, Statements};
 
 pub use db::Db;
 
 pub use error::StoreError;
+pub use outbox::{
+    AttemptMade, AttemptReport, Delivery, DeliveryOutcome, DeliveryReport, DeliveryState, FannedOut,
+    NewDelivery,
+};
 pub use pool::{PostgresDb, SqliteDb};
 pub use storage::{Storage, StoreHold, StoreHolds};
 
@@ -49,6 +55,7 @@ pub use storage::{Storage, StoreHold, StoreHolds};
 pub struct Store {
     db: Db,
     statements: Arc<Statements>,
+    outbox: Arc<OutboxStatements>,
     writes: GroupCommit,
     misses: BatchedReads,
 }
@@ -62,6 +69,8 @@ pub struct NewOperation {
     pub idempotency: Option<Idempotency>,
     /// Who it belongs to; `None` for no one.
     pub owner: Option<String>,
+    /// Where to send it when it finishes, besides the configured webhooks.
+    pub callback_url: Option<String>,
 }
 
 /// A client's `Idempotency-Key` and a digest of the request it came with.
@@ -172,6 +181,7 @@ impl Store {
         Store {
             writes: GroupCommit::start(db.clone(), Arc::clone(&statements)),
             misses: BatchedReads::start(db.clone(), Arc::clone(&statements)),
+            outbox: Arc::new(OutboxStatements::new(Dialect(db.backend()))),
             db,
             statements,
         }

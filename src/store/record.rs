@@ -20,7 +20,7 @@ use crate::domain::Operation;
 /// The columns an [`OperationRecord`] reads, in every statement that
 /// returns operations.
 pub(super) const COLUMNS: &str =
-    "id, operation_type, status, result, error_message, error_code, attempts, progress, created_at, updated_at, owner";
+    "id, operation_type, status, result, error_message, error_code, attempts, progress, created_at, updated_at, owner, callback_url";
 
 /// An `operations` row. JSON columns are JSONB on PostgreSQL and text on
 /// SQLite, times TIMESTAMPTZ and RFC 3339 text (or SQLite's own
@@ -39,6 +39,7 @@ pub(super) struct OperationRecord {
     updated_at: StoredTime,
     /// `''` for no one.
     owner: String,
+    callback_url: Option<String>,
 }
 
 /// A row's id alone: what tells rows apart when the rest may not be
@@ -138,6 +139,7 @@ impl TryFrom<OperationRecord> for Operation {
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
             owner: Some(row.owner).filter(|owner| !owner.is_empty()),
+            callback_url: row.callback_url,
         })
     }
 }
@@ -174,7 +176,7 @@ impl<'r> Decode<'r, Sqlite> for StoredId {
 /// A time as each backend stores it. PostgreSQL's `timestamptz` may hold
 /// `infinity` or times chrono cannot hold, which sqlx's own reading does
 /// not survive (it panics): here they are an error of the row.
-pub(super) struct StoredTime(DateTime<Utc>);
+pub(super) struct StoredTime(pub DateTime<Utc>);
 
 /// PostgreSQL counts its times in microseconds from 2000-01-01 UTC.
 const POSTGRES_EPOCH_SECS: i64 = 946_684_800;

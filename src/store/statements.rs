@@ -89,8 +89,9 @@ impl Statements {
             // SQLite reads `ON CONFLICT` after a bare `FROM` as a join
             // constraint: the `WHERE true` ends the SELECT.
             insert: sql(format!(
-                "INSERT INTO operations (id, operation_type, status, input, idempotency_key, request_hash, owner)
-                 SELECT v_id, v_type, {pending}, v_input, v_key, v_hash, v_owner FROM {rows} WHERE true
+                "INSERT INTO operations (id, operation_type, status, input, idempotency_key, request_hash, owner,
+                                         callback_url)
+                 SELECT v_id, v_type, {pending}, v_input, v_key, v_hash, v_owner, v_callback FROM {rows} WHERE true
                  ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                  RETURNING {COLUMNS}",
                 pending = literal(Status::Pending),
@@ -103,6 +104,7 @@ impl Statements {
                         ("v_key", ColumnType::Text),
                         ("v_hash", ColumnType::Text),
                         ("v_owner", ColumnType::Text),
+                        ("v_callback", ColumnType::Text),
                     ]
                 ),
             )),
@@ -220,10 +222,17 @@ impl Statements {
                 d.id_as_text(),
             )),
             // In batches, so that a large backlog never holds the write lock
-            // (SQLite) or many row locks (PostgreSQL) long.
+            // (SQLite) or many row locks (PostgreSQL) long. An operation
+            // whose webhooks are not all delivered yet is kept; its
+            // deliveries go with it (ON DELETE CASCADE).
             delete_finished: sql(format!(
                 "WITH expired AS MATERIALIZED (
-                     SELECT id FROM operations WHERE {} AND updated_at < {} LIMIT $2 {})
+                     SELECT id FROM operations
+                      WHERE {} AND updated_at < {}
+                        AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.operation_id = operations.id)
+                        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                         WHERE d.operation_id = operations.id AND d.state = 'pending')
+                      LIMIT $2 {})
                  DELETE FROM operations WHERE id IN (SELECT id FROM expired)
                  RETURNING {}",
                 finished(),

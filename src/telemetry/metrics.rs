@@ -5,8 +5,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Every metric the service exports. Clones share the metrics.
@@ -26,6 +26,8 @@ pub struct Metrics {
     pub db_connections: IntGaugeVec,
     pub poll_cache_lookups: IntCounterVec,
     pub poll_cache_entries: IntGauge,
+    pub webhook_deliveries: IntCounterVec,
+    pub webhook_oldest_undelivered: Gauge,
     /// The request series met so far, by route template.
     request_series: Arc<RwLock<HashMap<String, Vec<RequestSeries>>>>,
 }
@@ -117,6 +119,17 @@ impl Metrics {
                 &["result"],
             )?,
             poll_cache_entries: IntGauge::new("poll_cache_entries", "Operations held in memory for polls.")?,
+            webhook_deliveries: IntCounterVec::new(
+                Opts::new(
+                    "webhook_deliveries_total",
+                    "Webhook delivery attempts, by endpoint and outcome (delivered, failed, gone, refused, exhausted).",
+                ),
+                &["endpoint", "outcome"],
+            )?,
+            webhook_oldest_undelivered: Gauge::new(
+                "webhook_oldest_undelivered_seconds",
+                "How long the oldest webhook event not delivered yet has waited (0 when none waits).",
+            )?,
             request_series: Arc::default(),
             registry,
         };
@@ -159,6 +172,12 @@ impl Metrics {
         metrics
             .registry
             .register(Box::new(metrics.poll_cache_entries.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.webhook_deliveries.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.webhook_oldest_undelivered.clone()))?;
         Ok(metrics)
     }
 

@@ -29,6 +29,7 @@ fn new_operation(id: Uuid) -> NewOperation {
         input: json!({"result": id.to_string()}),
         idempotency: None,
         owner: None,
+        callback_url: None,
     }
 }
 
@@ -53,6 +54,7 @@ async fn concurrent_creations_each_get_their_own_operation_and_a_failing_one_fai
                 assert_eq!(operation.id, *id);
             }
             Err(StoreError::Statement(_)) => assert_eq!(*id, taken, "only the duplicate fails"),
+            Err(e) => panic!("{id}: unexpected result: {e:?}"),
             _ => panic!("{id}: unexpected result"),
         }
     }

@@ -6,6 +6,7 @@ mod fake_openai;
 mod harness;
 mod helpers;
 mod proxy;
+mod receiver;
 mod server;
 
 mod auth;
@@ -33,6 +34,7 @@ mod startup;
 mod static_page;
 mod transitions;
 mod unavailable;
+mod webhooks;
 
 fn main() -> std::process::ExitCode {
     let arguments = libtest_mimic::Arguments::from_args();
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
         static_page::trials(),
         transitions::trials(),
         unavailable::trials(),
+        webhooks::trials(),
     ]
     .into_iter()
     .flatten()

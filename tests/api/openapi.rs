@@ -12,6 +12,7 @@ trials!(
         the_openapi_document_describes_exactly_the_mounted_api_routes,
         the_document_lists_only_the_operation_types_this_service_runs,
         in_jwt_mode_the_document_has_the_list_and_the_bearer_scheme,
+        the_document_has_the_webhook_and_callback_urls_where_they_are_taken,
     ],
 );
 
@@ -127,4 +128,44 @@ async fn in_jwt_mode_the_document_has_the_list_and_the_bearer_scheme(backend: Ba
     );
     let health = &document["paths"]["/health/live"]["get"];
     assert!(health["security"].is_null(), "health stays open");
+}
+
+async fn the_document_has_the_webhook_and_callback_urls_where_they_are_taken(backend: Backend) {
+    let callbacks = |figment: rocket::figment::Figment| {
+        figment.merge(("operations.allow_callback_urls", true)).merge((
+            "operations.callback_secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ))
+    };
+    for taken in [false, true] {
+        let app = match taken {
+            true => TestApp::spawn_with(backend, callbacks).await,
+            false => TestApp::spawn(backend).await,
+        };
+        let document = app.get("/api/v1/openapi.json").await.json();
+        let webhook = &document["webhooks"]["operationFinished"]["post"];
+        assert_eq!(
+            webhook["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/WebhookEvent"
+        );
+        let headers: Vec<&str> = webhook["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(headers, ["webhook-id", "webhook-timestamp", "webhook-signature"]);
+        let event = &document["components"]["schemas"]["WebhookEvent"];
+        assert_eq!(
+            event["properties"]["data"]["$ref"],
+            "#/components/schemas/Operation"
+        );
+        assert_eq!(
+            event["properties"]["type"]["enum"],
+            rocket::serde::json::json!(["operation.completed", "operation.failed"])
+        );
+        assert!(document["paths"]["/api/v1/operations/{operation_id}/deliveries"]["get"].is_object());
+        let callback_url = &document["components"]["schemas"]["EchoRequest"]["properties"]["callback_url"];
+        assert_eq!(callback_url.is_object(), taken, "{callback_url}");
+    }
 }

@@ -25,6 +25,7 @@ trials!(
         a_missing_static_dir_is_refused,
         a_part_that_cannot_start_says_why_in_one_line,
         jwt_mode_without_a_key_is_refused_naming_where_keys_come_from,
+        webhook_settings_that_do_not_fit_are_refused,
         the_token_command_mints_a_token_the_service_accepts,
     ],
 );
@@ -211,6 +212,46 @@ async fn a_part_that_cannot_start_says_why_in_one_line() {
     let databases = r#"{operations={url="postgres://postgres@127.0.0.1:9/longrun", connect_timeout=1}}"#;
     let line = refused(&[("ROCKET_DATABASES", databases)]);
     assert_names(&line, &["cannot start", "the store", "cannot open the database"]);
+}
+
+async fn webhook_settings_that_do_not_fit_are_refused() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let cases = [
+        (
+            r#"{webhooks=[{url="https://example.com/h", secret="plain"}]}"#.to_owned(),
+            vec!["operations.webhooks[0].secret", "whsec_"],
+        ),
+        (
+            format!(r#"{{webhooks=[{{url="ftp://example.com/h", secret="{secret}"}}]}}"#),
+            vec!["operations.webhooks[0].url", "http or https"],
+        ),
+        (
+            format!(r#"{{webhooks=[{{url="http://10.1.2.3/h", secret="{secret}"}}]}}"#),
+            vec!["operations.webhooks[0].url", "allow_private_targets"],
+        ),
+        (
+            format!(
+                r#"{{webhooks=[{{name="a", url="https://a.example/h", secret="{secret}"}}, {{name="a", url="https://b.example/h", secret="{secret}"}}]}}"#
+            ),
+            vec!["operations.webhooks[1].name", "\"a\""],
+        ),
+        (
+            format!(r#"{{webhooks=[{{url="https://a.example/h", secret="{secret}", events=["done"]}}]}}"#),
+            vec!["operations.webhooks[0].events", "operation.completed"],
+        ),
+        (
+            "{allow_callback_urls=true}".to_owned(),
+            vec!["operations.callback_secret", "required with allow_callback_urls"],
+        ),
+        (
+            "{webhook_retry_secs=[-1]}".to_owned(),
+            vec!["operations.webhook_retry_secs", "0 to 604800"],
+        ),
+    ];
+    for (operations, expected) in cases {
+        let line = refused(&[("ROCKET_OPERATIONS", &operations)]);
+        assert_names(&line, &expected);
+    }
 }
 
 async fn jwt_mode_without_a_key_is_refused_naming_where_keys_come_from() {
