@@ -12,8 +12,8 @@ through common.sh (subcommands):
   ready    wait until the server answers
   quiet    wait until the rest of the machine is idle
   audit    run a command and record the CPU that the server, the command,
-           the benchmark database's PostgreSQL backends and everything else
-           used meanwhile
+           the driver's helpers, the benchmark database's PostgreSQL
+           backends and everything else used meanwhile
 
 Every subcommand talks to 127.0.0.1 only.
 """
@@ -255,16 +255,38 @@ def cmd_ready(args):
     raise SystemExit(f"the server did not answer on port {args.port} within {args.timeout}s ({last})")
 
 
+def own_ticks(pids, pg_db=None):
+    """CPU ticks of the benchmark's own processes (PIDS, and the backends of
+    the PostgreSQL database PG_DB), by pid; those that are gone are left out."""
+    ticks = {}
+    for pid in pids:
+        try:
+            ticks[str(pid)] = proc_cpu_ticks(pid)
+        except (OSError, ValueError):
+            pass
+    if pg_db:
+        ticks.update(pg_backend_ticks(pg_db))
+    return ticks
+
+
+def ticks_used(before, after):
+    """The ticks each process of AFTER used since BEFORE, summed."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items())
+
+
 def cmd_quiet(args):
     """Waits until the machine is quiet: over a window of args.window seconds
-    all cores together are busy less than args.max_busy of one core."""
+    all cores together are busy less than args.max_busy of one core, not
+    counting the benchmark's own processes (--own-pid, --pg-db) when given:
+    a driver that keeps its server busy on purpose waits for the rest only."""
     started = time.time()
     hz = os.sysconf("SC_CLK_TCK")
     busy = None
     while True:
-        a = cpu_busy_ticks()
+        a, own_a = cpu_busy_ticks(), own_ticks(args.own_pid, args.pg_db)
         time.sleep(args.window)
-        busy = (cpu_busy_ticks() - a) / hz / args.window  # in cores
+        own = ticks_used(own_a, own_ticks(args.own_pid, args.pg_db))
+        busy = (cpu_busy_ticks() - a - own) / hz / args.window  # in cores
         if busy <= args.max_busy:
             print(f"machine quiet ({busy:.2f} cores busy) after {time.time() - started:.0f}s", file=sys.stderr)
             waited_ok = True
@@ -282,11 +304,13 @@ def cmd_quiet(args):
 
 def cmd_audit(args):
     """Runs a command and measures the CPU that processes other than the
-    server, the command and (on PostgreSQL) the backends of the benchmark's
-    database used meanwhile: other load on the machine, which disturbs the
-    figures."""
+    server, the command, the driver's helpers (--own-pid) and (on
+    PostgreSQL) the backends of the benchmark's database used meanwhile:
+    other load on the machine, which disturbs the figures."""
     hz = os.sysconf("SC_CLK_TCK")
     pg0 = pg_backend_ticks(args.pg_db) if args.pg_db else {}
+    helpers = [pid for pid in args.own_pid if pid != args.server_pid]
+    helpers0 = own_ticks(helpers)
     busy0, server0, t0 = cpu_busy_ticks(), proc_cpu_ticks(args.server_pid), time.time()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     child = subprocess.Popen(command)
@@ -305,17 +329,22 @@ def cmd_audit(args):
     busy1, t1 = cpu_busy_ticks(), time.time()
     server1 = proc_cpu_ticks(args.server_pid) if os.path.exists(f"/proc/{args.server_pid}") else server0
     pg1 = pg_backend_ticks(args.pg_db) if args.pg_db else {}
+    helpers_s = ticks_used(helpers0, own_ticks(helpers)) / hz
     postgres_s = sum(ticks - pg0.get(pid, 0) for pid, ticks in pg1.items()) / hz
     client_s = usage.ru_utime + usage.ru_stime
     server_s = (server1 - server0) / hz
-    other_s = (busy1 - busy0) / hz - server_s - client_s - postgres_s
+    other_s = (busy1 - busy0) / hz - server_s - client_s - postgres_s - helpers_s
     result = {
         "window_s": round(t1 - t0, 2),
         "server_cpu_s": round(server_s, 2),
         "client_cpu_s": round(client_s, 2),
         "postgres_cpu_s": round(postgres_s, 2) if args.pg_db else None,
         "other_cpu_s": round(max(0.0, other_s), 2),
+        "started_at": round(t0, 3),
+        "ended_at": round(t1, 3),
     }
+    if helpers:
+        result["helpers_cpu_s"] = round(helpers_s, 2)
     with open(args.out, "w") as f:
         json.dump(result, f)
     sys.exit(os.waitstatus_to_exitcode(status))
@@ -435,12 +464,18 @@ def main():
     s.add_argument("--max-busy", type=float, default=0.1, help="cores")
     s.add_argument("--window", type=float, default=3)
     s.add_argument("--timeout", type=float, default=120)
+    s.add_argument("--own-pid", type=int, action="append", default=[],
+                   help="a process of the benchmark itself, not counted as load (repeatable)")
+    s.add_argument("--pg-db", help="also leave out the CPU of this database's backends")
     s.add_argument("--out")
     s.set_defaults(fn=cmd_quiet)
 
     s = sub.add_parser("audit")
     s.add_argument("--server-pid", type=int, required=True)
     s.add_argument("--pg-db", help="also count the CPU of this database's backends as the benchmark's own")
+    s.add_argument("--own-pid", type=int, action="append", default=[],
+                   help="a helper of the driver (a receiver, a load helper) whose CPU is the benchmark's own "
+                        "(repeatable); reported as helpers_cpu_s")
     s.add_argument("--out", required=True)
     s.add_argument("command", nargs=argparse.REMAINDER)
     s.set_defaults(fn=cmd_audit)

@@ -102,6 +102,7 @@ start_work() {
   REFERENCE_PID=""
   PG_DB=""
   CHILD=""
+  HELPER_PIDS=()
   trap cleanup EXIT
   trap 'exit 130' INT TERM
 }
@@ -129,6 +130,36 @@ stop_child() {
   CHILD=""
 }
 
+# Processes a driver runs beside the server and the measured command (a
+# webhook receiver, a load helper; bench/webhooks.sh): their CPU is the
+# benchmark's own, so quiet and the audit leave it out of the other load
+# (helper_options), and cleanup stops them. BUSY_SERVER=1, for a driver
+# whose server is busy on purpose between measured runs (bench/webhooks.sh:
+# its dispatcher, a trickle of deliveries), has quiet leave out the server
+# and the benchmark database's PostgreSQL backends too, as the audit does.
+HELPER_PIDS=()
+BUSY_SERVER=0
+
+# helper_options: HELPER_OPTIONS, the --own-pid options of the helpers.
+helper_options() {
+  HELPER_OPTIONS=()
+  local pid
+  for pid in "${HELPER_PIDS[@]}"; do
+    HELPER_OPTIONS+=(--own-pid "$pid")
+  done
+}
+
+# stop_helper PID: stops one helper and takes it off HELPER_PIDS.
+stop_helper() {
+  local pid=$1 kept=() p
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${HELPER_PIDS[@]}"; do
+    [[ $p == "$pid" ]] || kept+=("$p")
+  done
+  HELPER_PIDS=("${kept[@]}")
+}
+
 stop_server() {
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
@@ -150,8 +181,11 @@ drop_pg_db() {
 }
 
 cleanup() {
-  local rc=$?
+  local rc=$? pid
   stop_child
+  for pid in "${HELPER_PIDS[@]}"; do
+    stop_helper "$pid"
+  done
   stop_server
   if [[ -n "$REFERENCE_PID" ]]; then
     kill -TERM "$REFERENCE_PID" 2>/dev/null || true
@@ -215,8 +249,12 @@ check_server() {
 # quiet PHASE: wait (up to BENCH_QUIET_TIMEOUT s) until the rest of the
 # machine is idle, so other work does not skew the figures; recorded either way.
 quiet() {
+  helper_options
+  if [[ $BUSY_SERVER == 1 ]]; then
+    HELPER_OPTIONS+=(--own-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"})
+  fi
   run_child python3 "$BENCH/benchlib.py" quiet --max-busy 0.1 --window 3 \
-    --timeout "${BENCH_QUIET_TIMEOUT:-30}" --out "$RESULTS/$1-quiet.json"
+    --timeout "${BENCH_QUIET_TIMEOUT:-30}" "${HELPER_OPTIONS[@]}" --out "$RESULTS/$1-quiet.json"
 }
 
 # disturbed AUDIT_JSON: true when other processes used more than a tenth of
@@ -236,8 +274,9 @@ measure_wrk() {
   for attempt in $(seq 1 $((RETRIES + 1))); do
     log "$key: wrk (attempt $attempt)"
     quiet "$key"
+    helper_options
     run_child python3 "$BENCH/benchlib.py" audit --server-pid "$SERVER_PID" ${PG_DB:+--pg-db "$PG_DB"} \
-      --out "$RESULTS/$key-audit.json" -- \
+      "${HELPER_OPTIONS[@]}" --out "$RESULTS/$key-audit.json" -- \
       timeout $((WRK_SECS + 60)) taskset -c 1 wrk -t1 -c"${WRK_CONNS:-32}" -d"${WRK_SECS}s" --latency "$@" >"$out" 2>&1 || {
         cat "$out" >&2
         die "wrk failed"

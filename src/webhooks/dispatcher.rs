@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rand::Rng;
-use rocket::tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use rocket::tokio::sync::{watch, Semaphore};
 use rocket::tokio::{self, time};
 use rocket::Shutdown;
 
@@ -165,45 +165,41 @@ impl Dispatcher {
         };
         let dispatcher = self.clone();
         tokio::spawn(async move {
-            // The endpoint's turn is held until the outcome is recorded, so
-            // that a crash repeats at most `webhook_concurrency` deliveries
-            // per endpoint.
-            let (outcome, turn) = dispatcher.deliver(&delivery).await;
+            let outcome = dispatcher.deliver(&delivery).await;
             if let Err(e) = dispatcher.inner.recorder.record(outcome).await {
                 // Due again when its lease ends.
                 tracing::warn!(webhook_id = delivery.webhook_id, error = %Chain(&e), "webhook.record_failed");
             }
-            drop((turn, slot));
+            drop(slot);
         });
     }
 
-    /// Sends one delivery, if its endpoint takes it in time: what became
-    /// of it, and the endpoint's turn it took.
-    async fn deliver(&self, delivery: &Delivery) -> (DeliveryOutcome, Option<OwnedSemaphorePermit>) {
+    /// Sends one delivery, if its endpoint takes it in time (its turn among
+    /// the endpoint's `webhook_concurrency`, held while the call lasts);
+    /// what became of it.
+    async fn deliver(&self, delivery: &Delivery) -> DeliveryOutcome {
         let inner = &self.inner;
         let Some(key) = inner.targets.key_of(&delivery.endpoint) else {
             let error = "the endpoint is no longer configured";
-            let outcome = self.ended(
+            return self.ended(
                 delivery,
                 DeliveryState::Refused,
                 "refused",
                 None,
                 Some(error.to_owned()),
             );
-            return (outcome, None);
         };
         let limit = self.endpoint_limit(delivery);
-        let Ok(Ok(turn)) = time::timeout(inner.timeout, limit.acquire_owned()).await else {
-            let handed_back = DeliveryOutcome {
+        let Ok(Ok(_turn)) = time::timeout(inner.timeout, limit.acquire_owned()).await else {
+            return DeliveryOutcome {
                 id: delivery.id,
                 attempts: delivery.attempts,
                 state: DeliveryState::Pending,
                 retry_in: BUSY_RETRY,
                 attempt: None,
             };
-            return (handed_back, None);
         };
-        (self.send(delivery, key).await, Some(turn))
+        self.send(delivery, key).await
     }
 
     /// One attempt of `delivery`, signed with `key`.

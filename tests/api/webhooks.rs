@@ -526,9 +526,12 @@ async fn a_kill_9_during_deliveries_loses_nothing(backend: Backend) {
     let second = Server::start(&db.url, &settings).await;
     let duplicates = all_delivered(&receiver, "backend", &ids).await;
     eprintln!("webhooks: kill -9 during deliveries: 100 events, 100 delivered, {duplicates} duplicates");
+    // In flight at the kill (at most webhook_concurrency, 16) or answered
+    // in the moment before it, not recorded yet (outcomes are written a
+    // few milliseconds apart, in groups).
     assert!(
-        duplicates <= 16,
-        "only deliveries in flight at the kill (16 per endpoint) are repeated"
+        duplicates <= 24,
+        "only deliveries in flight at the kill are repeated"
     );
     drop(second);
 }
