@@ -21,6 +21,7 @@ trials!(
         failed_deliveries_are_retried_until_answered_with_a_2xx,
         a_receiver_that_was_down_gets_the_events_when_it_is_back,
         gone_stops_and_an_exhausted_schedule_gives_up,
+        redirects_are_not_followed_and_slow_answers_time_out,
         callbacks_are_signed_with_the_callback_secret_and_bad_ones_are_422,
         targets_on_private_addresses_are_refused,
         deliveries_are_seen_by_the_owner_and_admins_only,
@@ -268,6 +269,60 @@ async fn gone_stops_and_an_exhausted_schedule_gives_up(backend: Backend) {
         ),
         1.0
     );
+}
+
+async fn redirects_are_not_followed_and_slow_answers_time_out(backend: Backend) {
+    let Some(receiver) = Receiver::start(&["moved", "there", "slow"]).await else {
+        return;
+    };
+    receiver
+        .set_mode("moved", json!({"status": 307, "location": "/hooks/there"}))
+        .await;
+    receiver.set_mode("slow", json!({"delay_ms": 2500})).await;
+    let endpoints = receiver.webhooks_toml(&[
+        ("moved", ""),
+        ("there", "operation_types=[\"no_such_type\"]"),
+        ("slow", ""),
+    ]);
+    let app = spawn(
+        backend,
+        &format!("webhooks = {endpoints}\nwebhook_timeout_secs = 1\nwebhook_retry_secs = [0.3, 0.3, 0.3, 0.3, 0.3, 0.3]"),
+    )
+    .await;
+    let id = app.create("echo", json!({})).await;
+    let attempts_of = |deliveries: &[Value], endpoint: &str| -> Vec<Value> {
+        deliveries
+            .iter()
+            .find(|d| d["endpoint"] == endpoint)
+            .and_then(|d| d["attempts"].as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let deliveries = deliveries_when(&app, id, |d| {
+        !attempts_of(d, "moved").is_empty() && !attempts_of(d, "slow").is_empty()
+    })
+    .await;
+    let moved = &attempts_of(&deliveries, "moved")[0];
+    assert_eq!(moved["status"], "failed", "a redirect is not a delivery: {moved}");
+    assert_eq!(moved["response_code"], 307);
+    let slow = &attempts_of(&deliveries, "slow")[0];
+    assert_eq!(slow["status"], "failed");
+    assert_eq!(slow["error"], "timed out");
+    assert_eq!(slow["response_code"], Value::Null);
+    // Followed, the redirect would reach `there` (which takes no events of
+    // its own), verified or not (it is signed with `moved`'s secret).
+    let (received, unverified) = receiver.received().await;
+    assert!(
+        received.iter().all(|d| d["endpoint"] != "there") && unverified == 0,
+        "the redirect was followed: {received:?}, {unverified} unverified"
+    );
+
+    receiver.set_mode("slow", json!({})).await;
+    deliveries_when(&app, id, |d| {
+        d.iter()
+            .any(|d| d["endpoint"] == "slow" && d["state"] == "delivered")
+    })
+    .await;
 }
 
 async fn callbacks_are_signed_with_the_callback_secret_and_bad_ones_are_422(backend: Backend) {

@@ -24,6 +24,7 @@ const REQUIRED = [
   'POST /api/v1/operations',
   'POST /api/v1/operations/{operation_id}/cancel',
   'GET /api/v1/operations/{operation_id}/events',
+  'POST operationFinished',
 ];
 
 let server = null;
@@ -52,12 +53,14 @@ async function openPage() {
   return { context, page, problems, requests };
 }
 
-/** "METHOD /path" of each operation in the document's `paths`. */
+/** "METHOD /path" of each operation in the document's `paths`, and "METHOD name" of each webhook. */
 function documentedOperations(document) {
-  return Object.entries(document.paths).flatMap(([pathname, item]) =>
+  // Swagger UI draws a webhook (OpenAPI 3.1) under its name, as it does a path.
+  const items = [...Object.entries(document.paths), ...Object.entries(document.webhooks ?? {})];
+  return items.flatMap(([name, item]) =>
     Object.keys(item)
       .filter((key) => METHODS.includes(key))
-      .map((method) => `${method.toUpperCase()} ${pathname}`),
+      .map((method) => `${method.toUpperCase()} ${name}`),
   );
 }
 

@@ -13,6 +13,8 @@ first line printed is `listening PORT`. For tests:
                              {"fail_first": 2,          each webhook-id gets
                               "failure_status": 500}    500 twice, then status
                              {"delay_ms": 3000}         answer this late
+                             {"status": 307,            a redirect to there
+                              "location": "/hooks/b"}
 
 Plain asyncio with keep-alive, so that it keeps up with a benchmark.
 """
@@ -25,7 +27,7 @@ from collections import Counter
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 410: "Gone", 500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = {200: "OK", 204: "No Content", 307: "Temporary Redirect", 400: "Bad Request", 404: "Not Found", 410: "Gone", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class Receiver:
@@ -39,17 +41,18 @@ class Receiver:
     def hook(self, name, headers, body):
         webhook = self.webhooks.get(name)
         if webhook is None:
-            return 404, b""
+            return 404, b"", None
         mode = self.modes[name]
         wanted = {k: headers.get(k, "") for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
         try:
             event = webhook.verify(body, wanted)
         except WebhookVerificationError:
             self.unverified += 1
-            return 400, b""
+            return 400, b"", None
         webhook_id = wanted["webhook-id"]
         self.attempts[(name, webhook_id)] += 1
         status = mode.get("status", 204)
+        location = mode.get("location")
         if self.attempts[(name, webhook_id)] <= mode.get("fail_first", 0):
             status = mode.get("failure_status", 500)
         self.received.append({
@@ -63,7 +66,7 @@ class Receiver:
             "content_type": headers.get("content-type"),
             "answered": status,
         })
-        return status, b""
+        return status, b"", location
 
     def control(self, method, path, body):
         if method == "GET" and path == "/_received":
@@ -89,18 +92,19 @@ class Receiver:
                         headers[key.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 path = target.split("?", 1)[0]
-                delay = 0
+                delay, location = 0, None
                 if path.startswith("/hooks/"):
                     name = path[len("/hooks/"):]
                     delay = self.modes.get(name, {}).get("delay_ms", 0)
-                    status, payload = self.hook(name, headers, body)
+                    status, payload, location = self.hook(name, headers, body)
                 else:
                     status, payload = self.control(method, path, body)
+                more = f"location: {location}\r\n" if location else ""
                 if delay:
                     await asyncio.sleep(delay / 1000)
                 writer.write(
                     f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
-                    f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n".encode()
+                    f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n{more}\r\n".encode()
                     + payload
                 )
                 await writer.drain()
