@@ -101,17 +101,38 @@ fn is_private_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// The client for calls to given URLs: `timeout` per call, no redirects,
-/// no proxy, and public addresses only unless `allow_private`.
-pub fn client(timeout: Duration, allow_private: bool) -> reqwest::Result<reqwest::Client> {
-    let builder = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .user_agent(concat!("longrun/", env!("CARGO_PKG_VERSION")));
-    match allow_private {
-        true => builder.build(),
-        false => builder.dns_resolver(Arc::new(PublicAddresses)).build(),
+/// no proxy, and public addresses only unless `allow_private`. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct OutboundClient {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl OutboundClient {
+    pub fn new(timeout: Duration, allow_private: bool) -> reqwest::Result<Self> {
+        let builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("longrun/", env!("CARGO_PKG_VERSION")));
+        let client = match allow_private {
+            true => builder.build()?,
+            false => builder.dns_resolver(Arc::new(PublicAddresses)).build()?,
+        };
+        Ok(OutboundClient {
+            client,
+            allow_private,
+        })
+    }
+
+    /// A POST to `url`, unless it is not a target. An address written in
+    /// the URL is checked here (the client resolves no name for it); a
+    /// name, on the addresses it resolves to when the request is sent.
+    pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, UnfitTarget> {
+        let url = check_url(url, self.allow_private)?;
+        Ok(self.client.post(url))
     }
 }
 

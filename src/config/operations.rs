@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rocket::serde::Deserialize;
 
-use super::webhooks::{self, WebhookEndpoint, WebhookSettings};
+use super::webhooks::{self, WebhookEndpoint};
 use super::{AuthConfig, InvalidSetting};
 
 /// Every setting of the service, with its default. Unknown keys are
@@ -251,19 +251,7 @@ impl OperationsConfig {
             ));
         }
         self.auth.check()?;
-        self.webhook_settings().check()
-    }
-
-    fn webhook_settings(&self) -> WebhookSettings<'_> {
-        WebhookSettings {
-            webhooks: &self.webhooks,
-            allow_callback_urls: self.allow_callback_urls,
-            callback_secret: self.callback_secret.as_deref(),
-            allow_private_targets: self.allow_private_targets,
-            webhook_retry_secs: &self.webhook_retry_secs,
-            webhook_timeout_secs: self.webhook_timeout_secs,
-            webhook_concurrency: self.webhook_concurrency,
-        }
+        webhooks::check(self)
     }
 
     pub fn webhook_timeout(&self) -> Duration {

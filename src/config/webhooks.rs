@@ -4,7 +4,7 @@
 use base64::Engine;
 use rocket::serde::Deserialize;
 
-use super::InvalidSetting;
+use super::{InvalidSetting, OperationsConfig};
 use crate::outbound;
 
 /// The event types an endpoint may ask for.
@@ -47,108 +47,97 @@ pub fn secret_key(secret: &str) -> Option<Vec<u8>> {
     (!key.is_empty()).then_some(key)
 }
 
-/// The settings of webhooks, as [`OperationsConfig`](super::OperationsConfig)
-/// holds them flat under `operations`.
-pub(super) struct WebhookSettings<'a> {
-    pub webhooks: &'a [WebhookEndpoint],
-    pub allow_callback_urls: bool,
-    pub callback_secret: Option<&'a str>,
-    pub allow_private_targets: bool,
-    pub webhook_retry_secs: &'a [f64],
-    pub webhook_timeout_secs: u64,
-    pub webhook_concurrency: usize,
-}
-
 const SECRET_FORM: &str = "`whsec_` followed by a base64 key";
 
-impl WebhookSettings<'_> {
-    pub fn check(&self) -> Result<(), InvalidSetting> {
-        let mut names = Vec::with_capacity(self.webhooks.len());
-        for (index, endpoint) in self.webhooks.iter().enumerate() {
-            let key = |field: &str| format!("operations.webhooks[{index}].{field}");
-            let name = endpoint_name(endpoint, index);
-            if name.is_empty() || name == CALLBACK_ENDPOINT || names.contains(&name) {
-                return Err(InvalidSetting::new(
-                    key("name"),
-                    format!("{name:?}"),
-                    "a name no other endpoint has, other than \"callback\"",
-                ));
-            }
-            names.push(name);
-            if let Err(unfit) = outbound::check_url(&endpoint.url, self.allow_private_targets) {
-                return Err(InvalidSetting::new(
-                    key("url"),
-                    format!("{:?}, which {unfit}", endpoint.url),
-                    "an http or https URL without credentials (a private address needs allow_private_targets = true)",
-                ));
-            }
-            if secret_key(&endpoint.secret).is_none() {
-                return Err(InvalidSetting::new(key("secret"), "a value", SECRET_FORM));
-            }
-            let unknown = endpoint
-                .events
-                .iter()
-                .flatten()
-                .find(|event| !EVENT_TYPES.contains(&event.as_str()));
-            if let Some(event) = unknown {
-                return Err(InvalidSetting::new(
-                    key("events"),
-                    format!("{event:?}"),
-                    "operation.completed, operation.failed",
-                ));
-            }
-        }
-        if self.allow_callback_urls && self.callback_secret.and_then(secret_key).is_none() {
+/// The webhook settings of `config`, checked: endpoints, secrets, the
+/// schedule.
+pub(super) fn check(config: &OperationsConfig) -> Result<(), InvalidSetting> {
+    let mut names = Vec::with_capacity(config.webhooks.len());
+    for (index, endpoint) in config.webhooks.iter().enumerate() {
+        let key = |field: &str| format!("operations.webhooks[{index}].{field}");
+        let name = endpoint_name(endpoint, index);
+        if name.is_empty() || name == CALLBACK_ENDPOINT || names.contains(&name) {
             return Err(InvalidSetting::new(
-                "operations.callback_secret",
-                match self.callback_secret {
-                    Some(_) => "a value",
-                    None => "nothing",
-                },
-                format!("{SECRET_FORM} (required with allow_callback_urls = true)"),
+                key("name"),
+                format!("{name:?}"),
+                "a name no other endpoint has, other than \"callback\"",
             ));
         }
-        if self
-            .callback_secret
-            .is_some_and(|secret| secret_key(secret).is_none())
-        {
+        names.push(name);
+        if let Err(unfit) = outbound::check_url(&endpoint.url, config.allow_private_targets) {
             return Err(InvalidSetting::new(
-                "operations.callback_secret",
-                "a value",
-                SECRET_FORM,
+                key("url"),
+                format!("{:?}, which {unfit}", endpoint.url),
+                "an http or https URL without credentials (a private address needs allow_private_targets = true)",
             ));
         }
-        if let Some(delay) = self
-            .webhook_retry_secs
+        if secret_key(&endpoint.secret).is_none() {
+            return Err(InvalidSetting::new(key("secret"), "a value", SECRET_FORM));
+        }
+        let unknown = endpoint
+            .events
             .iter()
-            .find(|delay| !(delay.is_finite() && **delay >= 0.0 && **delay <= 604_800.0))
-        {
+            .flatten()
+            .find(|event| !EVENT_TYPES.contains(&event.as_str()));
+        if let Some(event) = unknown {
             return Err(InvalidSetting::new(
-                "operations.webhook_retry_secs",
-                delay.to_string(),
-                "delays of 0 to 604800 seconds (a week)",
+                key("events"),
+                format!("{event:?}"),
+                "operation.completed, operation.failed",
             ));
         }
-        if self.webhook_retry_secs.len() > 20 {
-            return Err(InvalidSetting::new(
-                "operations.webhook_retry_secs",
-                format!("{} delays", self.webhook_retry_secs.len()),
-                "at most 20 delays",
-            ));
-        }
-        let positive = [
-            ("webhook_timeout_secs", self.webhook_timeout_secs),
-            ("webhook_concurrency", self.webhook_concurrency as u64),
-        ];
-        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
-            return Err(InvalidSetting::new(
-                format!("operations.{name}"),
-                "0",
-                "a whole number greater than 0",
-            ));
-        }
-        Ok(())
     }
+    if config.allow_callback_urls && config.callback_secret.as_deref().and_then(secret_key).is_none() {
+        return Err(InvalidSetting::new(
+            "operations.callback_secret",
+            match config.callback_secret {
+                Some(_) => "a value",
+                None => "nothing",
+            },
+            format!("{SECRET_FORM} (required with allow_callback_urls = true)"),
+        ));
+    }
+    if config
+        .callback_secret
+        .as_deref()
+        .is_some_and(|secret| secret_key(secret).is_none())
+    {
+        return Err(InvalidSetting::new(
+            "operations.callback_secret",
+            "a value",
+            SECRET_FORM,
+        ));
+    }
+    if let Some(delay) = config
+        .webhook_retry_secs
+        .iter()
+        .find(|delay| !(delay.is_finite() && **delay >= 0.0 && **delay <= 604_800.0))
+    {
+        return Err(InvalidSetting::new(
+            "operations.webhook_retry_secs",
+            delay.to_string(),
+            "delays of 0 to 604800 seconds (a week)",
+        ));
+    }
+    if config.webhook_retry_secs.len() > 20 {
+        return Err(InvalidSetting::new(
+            "operations.webhook_retry_secs",
+            format!("{} delays", config.webhook_retry_secs.len()),
+            "at most 20 delays",
+        ));
+    }
+    let positive = [
+        ("webhook_timeout_secs", config.webhook_timeout_secs),
+        ("webhook_concurrency", config.webhook_concurrency as u64),
+    ];
+    if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+        return Err(InvalidSetting::new(
+            format!("operations.{name}"),
+            "0",
+            "a whole number greater than 0",
+        ));
+    }
+    Ok(())
 }
 
 /// Standard Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.

@@ -88,12 +88,12 @@ impl Dialect {
         }
     }
 
-    /// The id as text, for rows whose id may not be a UUID (SQLite rows
-    /// written by another program).
-    pub fn id_as_text(self) -> &'static str {
+    /// The id in `column` as text, named `id`, for rows whose id may not
+    /// be a UUID (SQLite rows written by another program).
+    pub fn id_as_text(self, column: &str) -> String {
         match self.0 {
-            Backend::Postgres => "id::text AS id",
-            Backend::Sqlite => "id",
+            Backend::Postgres => format!("{column}::text AS id"),
+            Backend::Sqlite => format!("{column} AS id"),
         }
     }
 

@@ -35,8 +35,6 @@ pub struct NewDelivery {
 pub struct FannedOut {
     /// Events taken out of the outbox.
     pub events: usize,
-    /// Deliveries made of them.
-    pub deliveries: usize,
     /// Events whose operation could not be read, with why: dropped.
     pub unreadable: Vec<(String, StoreError)>,
 }
@@ -181,12 +179,9 @@ impl OutboxStatements {
                 "WITH taken AS MATERIALIZED (
                      SELECT operation_id FROM webhook_events ORDER BY recorded_at LIMIT $1 {skip_locked})
                  DELETE FROM webhook_events WHERE operation_id IN (SELECT operation_id FROM taken)
-                 RETURNING {id}, event_type",
+                 RETURNING {}, event_type",
+                d.id_as_text("operation_id"),
                 skip_locked = d.skip_locked(),
-                id = match d.0 {
-                    crate::config::Backend::Postgres => "operation_id::text AS id",
-                    crate::config::Backend::Sqlite => "operation_id AS id",
-                },
             )),
             insert_deliveries: sql(format!(
                 "INSERT INTO webhook_deliveries (operation_id, endpoint, url, webhook_id, event_type, payload)
@@ -318,7 +313,6 @@ impl Store {
                 None => {}
             }
         }
-        fanned_out.deliveries = deliveries.len();
         if !deliveries.is_empty() {
             let texts = |field: fn(&NewDelivery) -> &str| {
                 Param::Column(Column::Texts(deliveries.iter().map(|d| Some(field(d))).collect()))

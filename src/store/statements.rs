@@ -137,7 +137,7 @@ impl Statements {
                 moves(Transition::Fail),
                 d.id_from_text("$1"),
                 applies(Transition::Fail),
-                d.id_as_text(),
+                d.id_as_text("id"),
             )),
             renew: sql(format!(
                 "UPDATE operations SET lease_expires_at = {} WHERE {} RETURNING id",
@@ -209,7 +209,7 @@ impl Statements {
                 moves(Transition::RequeueExpired),
                 applies(Transition::RequeueExpired),
                 lease_expired(d),
-                d.id_as_text(),
+                d.id_as_text("id"),
             )),
             fail_expired: sql(format!(
                 "UPDATE operations
@@ -219,7 +219,7 @@ impl Statements {
                 moves(Transition::FailExpired),
                 applies(Transition::FailExpired),
                 lease_expired(d),
-                d.id_as_text(),
+                d.id_as_text("id"),
             )),
             // In batches, so that a large backlog never holds the write lock
             // (SQLite) or many row locks (PostgreSQL) long. An operation
@@ -238,7 +238,7 @@ impl Statements {
                 finished(),
                 d.now_plus("$1"),
                 d.skip_locked(),
-                d.id_as_text(),
+                d.id_as_text("id"),
             )),
             count_by_status: "SELECT status, count(*) FROM operations GROUP BY status".to_owned(),
             ping: "SELECT 1".to_owned(),

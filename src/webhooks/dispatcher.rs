@@ -16,9 +16,9 @@ use super::recorder::Recorder;
 use super::signature::sign;
 use super::targets::Targets;
 use crate::config::{OperationsConfig, CALLBACK_ENDPOINT};
-use crate::outbound::{self, PRIVATE_TARGET};
+use crate::outbound::{self, OutboundClient, PRIVATE_TARGET};
 use crate::report::Chain;
-use crate::store::{AttemptMade, Delivery, DeliveryOutcome, DeliveryState, Store};
+use crate::store::{AttemptMade, Delivery, DeliveryOutcome, DeliveryState, Store, StoreError};
 use crate::telemetry::Metrics;
 
 /// How often the outbox and the due deliveries are looked at when there
@@ -44,11 +44,10 @@ pub struct Dispatcher {
 struct Inner {
     store: Store,
     targets: Targets,
-    client: reqwest::Client,
+    client: OutboundClient,
     recorder: Recorder,
     metrics: Metrics,
     retry_secs: Vec<f64>,
-    allow_private: bool,
     /// The longest a call may take, and a delivery wait for its endpoint.
     timeout: Duration,
     /// Long enough for the wait for an endpoint, the call and recording
@@ -65,13 +64,12 @@ impl Dispatcher {
         let timeout = config.webhook_timeout();
         Ok(Dispatcher {
             inner: Arc::new(Inner {
-                client: outbound::client(timeout, config.allow_private_targets)?,
+                client: OutboundClient::new(timeout, config.allow_private_targets)?,
                 recorder: Recorder::start(store.clone()),
                 store,
                 targets: Targets::new(config),
                 metrics,
                 retry_secs: config.webhook_retry_secs.clone(),
-                allow_private: config.allow_private_targets,
                 timeout,
                 lease: timeout * 3 + Duration::from_secs(5),
                 per_endpoint: config.webhook_concurrency,
@@ -82,12 +80,11 @@ impl Dispatcher {
         })
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
-    pub fn targets(&self) -> &Targets {
-        &self.inner.targets
+    /// Records in the database which finishes make an event: every one
+    /// when this process has endpoints, else those with a callback.
+    pub async fn record_events_of_finishes(&self) -> Result<(), StoreError> {
+        let every_operation = self.inner.targets.has_endpoints();
+        self.inner.store.record_webhook_events(every_operation).await
     }
 
     /// Fans out, claims and sends until shutdown; at shutdown stops
@@ -204,15 +201,15 @@ impl Dispatcher {
 
     /// One attempt of `delivery`, signed with `key`.
     async fn send(&self, delivery: &Delivery, key: &[u8]) -> DeliveryOutcome {
-        let inner = &self.inner;
-        if outbound::check_url(&delivery.url, inner.allow_private).is_err() {
-            let error = PRIVATE_TARGET.to_string();
-            return self.ended(delivery, DeliveryState::Refused, "refused", None, Some(error));
-        }
+        let request = match self.inner.client.post(&delivery.url) {
+            Ok(request) => request,
+            Err(unfit) => {
+                let error = format!("the URL {unfit}");
+                return self.ended(delivery, DeliveryState::Refused, "refused", None, Some(error));
+            }
+        };
         let timestamp = chrono::Utc::now().timestamp();
-        let sent = inner
-            .client
-            .post(&delivery.url)
+        let sent = request
             .header("content-type", "application/json")
             .header("webhook-id", &delivery.webhook_id)
             .header("webhook-timestamp", timestamp.to_string())

@@ -76,8 +76,7 @@ impl Fairing for Webhooks {
             Ok(dispatcher) => dispatcher,
             Err(e) => return Err(startup::failed(rocket, e)),
         };
-        let every_operation = dispatcher.targets().has_endpoints();
-        if let Err(e) = dispatcher.store().record_webhook_events(every_operation).await {
+        if let Err(e) = dispatcher.record_events_of_finishes().await {
             let reason = format!("cannot record which operations make events: {}", Chain(&e));
             return Err(startup::failed(rocket, StartError::failed(PART, reason)));
         }
