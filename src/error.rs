@@ -63,6 +63,10 @@ pub enum ApiError {
         "page_token is not one this service gave for this list and these filters. Start again without it."
     )]
     InvalidPageToken,
+    #[error("A completion token is required: send Authorization: Bearer <the Longrun-Completion-Token this operation's target received>.")]
+    InvalidCompletionToken,
+    #[error("This completion token has no operation left to finish: the operation finished, was cancelled, or was handed to another attempt.")]
+    CompletionTokenSpent,
     #[error("The server failed to handle this request.")]
     Internal,
     /// Whatever Rocket rejected before a handler ran, as seen by a catcher.
@@ -100,6 +104,8 @@ impl ApiError {
             Self::Unauthenticated(_) => Status::Unauthorized,
             Self::TooManyOperations { .. } => Status::TooManyRequests,
             Self::InvalidPageToken => Status::BadRequest,
+            Self::InvalidCompletionToken => Status::Unauthorized,
+            Self::CompletionTokenSpent => Status::NotFound,
             Self::Internal => Status::InternalServerError,
             Self::Rejected { status, .. } => *status,
         }
@@ -127,6 +133,8 @@ impl ApiError {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::TooManyOperations { .. } => "TOO_MANY_OPERATIONS",
             Self::InvalidPageToken => "INVALID_PAGE_TOKEN",
+            Self::InvalidCompletionToken => "INVALID_COMPLETION_TOKEN",
+            Self::CompletionTokenSpent => "COMPLETION_TOKEN_SPENT",
             Self::Internal => "INTERNAL_ERROR",
             Self::Rejected { code, .. } => code,
         }
@@ -176,7 +184,8 @@ pub struct ErrorDetail<'a> {
     /// `IDEMPOTENCY_KEY_REUSED`, `INVALID_IDEMPOTENCY_KEY`, `OPERATION_ALREADY_FINISHED`,
     /// `RATE_LIMITED`, `TOO_MANY_STREAMS`, `NOT_FOUND`, `METHOD_NOT_ALLOWED`, `BAD_REQUEST`,
     /// `UNSUPPORTED_MEDIA_TYPE`, `OPERATION_UNREADABLE`, `INTERNAL_ERROR`, `SERVICE_UNAVAILABLE`,
-    /// `INSUFFICIENT_STORAGE`, `UNAUTHENTICATED`, `TOO_MANY_OPERATIONS`, `INVALID_PAGE_TOKEN`.
+    /// `INSUFFICIENT_STORAGE`, `UNAUTHENTICATED`, `TOO_MANY_OPERATIONS`, `INVALID_PAGE_TOKEN`,
+    /// `INVALID_COMPLETION_TOKEN`, `COMPLETION_TOKEN_SPENT`.
     pub code: Cow<'a, str>,
     /// For people.
     pub message: Cow<'a, str>,
@@ -233,6 +242,12 @@ impl<'r> Responder<'r, 'static> for ApiError {
             }
             Self::Unauthenticated(failure) => {
                 response.header(Header::new("WWW-Authenticate", failure.challenge()));
+            }
+            Self::InvalidCompletionToken => {
+                response.header(Header::new(
+                    "WWW-Authenticate",
+                    r#"Bearer realm="longrun-completion", error="invalid_token""#,
+                ));
             }
             _ if matches!(
                 self.status(),

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod catchers;
 pub mod changes;
+pub mod completion;
 pub mod config;
 pub mod cors;
 pub mod docs;
@@ -68,6 +69,9 @@ pub fn assemble(figment: Figment, settings: Settings) -> Rocket<Build> {
         // The database pool, its migrations, the Store. Tasks: group
         // commit, gathered reads of polls' misses.
         .attach(store::Storage::new(settings.database.clone()))
+        // The CompletionTokens HTTP targets finish operations with, under
+        // the database's key.
+        .attach(completion::CompletionSigning)
         // Changes (who waits for what; operations held in memory for polls)
         // and the Operations over the store. Tasks: the database's reports
         // of changes, the re-check of watched operations.

@@ -190,8 +190,15 @@ impl Operations {
     }
 
     /// Takes back the operations whose lease ran out.
-    pub async fn expire_leases(&self, max_attempts: u32) -> Result<ExpiredLeases, StoreError> {
-        let expired = self.store.expire_leases(max_attempts).await?;
+    pub async fn expire_leases(
+        &self,
+        max_attempts: u32,
+        max_attempts_by_type: &Value,
+    ) -> Result<ExpiredLeases, StoreError> {
+        let expired = self
+            .store
+            .expire_leases(max_attempts, max_attempts_by_type)
+            .await?;
         for id in expired.requeued.iter().chain(&expired.failed) {
             self.changes.publish(*id);
         }

@@ -28,12 +28,15 @@ pub struct Supervisor {
 impl Supervisor {
     /// Spawns `start()`'s task under supervision, named `name` in logs and
     /// in readiness.
-    pub fn spawn<F, Fut>(&self, name: impl Into<String>, start: F) -> JoinHandle<()>
+    pub fn spawn<F, Fut>(&self, name: impl Into<String>, mut start: F) -> JoinHandle<()>
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        tokio::spawn(self.clone().supervise(name.into(), start))
+        // The first run is made here, not in the new task, so that whatever
+        // it sets up on creation is in place once `spawn` returns.
+        let first = start();
+        tokio::spawn(self.clone().supervise(name.into(), first, start))
     }
 
     /// The tasks down now, restarting.
@@ -41,15 +44,16 @@ impl Supervisor {
         self.lock().iter().cloned().collect()
     }
 
-    async fn supervise<F, Fut>(self, name: String, mut start: F)
+    async fn supervise<F, Fut>(self, name: String, first: Fut, mut start: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let mut backoff = FIRST_BACKOFF;
+        let mut run = first;
         loop {
             let started = time::Instant::now();
-            let ended = tokio::spawn(start()).await;
+            let ended = tokio::spawn(run).await;
             match ended {
                 Err(e) if e.is_panic() => {
                     if started.elapsed() >= HEALTHY_RUN {
@@ -64,6 +68,7 @@ impl Supervisor {
                     time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     self.lock().remove(&name);
+                    run = start();
                 }
                 // It ended on its own (shutdown), or was stopped.
                 _ => return,

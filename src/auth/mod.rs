@@ -148,7 +148,7 @@ fn verify(verifier: &Verifier, request: &Request<'_>) -> Result<Caller, AuthFail
 }
 
 /// The token of `Authorization: Bearer <token>`; the scheme in any case.
-fn bearer_token<'r>(request: &'r Request<'_>) -> Option<&'r str> {
+pub(crate) fn bearer_token<'r>(request: &'r Request<'_>) -> Option<&'r str> {
     let value = request.headers().get_one("Authorization")?.trim();
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

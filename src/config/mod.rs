@@ -11,6 +11,7 @@ mod database;
 mod defaults;
 mod invalid;
 mod operations;
+mod types;
 mod webhooks;
 
 use rocket::figment::providers::{Env, Format, Toml};
@@ -20,6 +21,7 @@ pub use auth::{AuthConfig, AuthMode, JWT_SECRET_VARIABLE};
 pub use database::{Backend, DatabaseSettings};
 pub use invalid::InvalidSetting;
 pub use operations::{GeneratorKind, LogFormat, OpenAiConfig, OperationsConfig, RateLimitConfig};
+pub use types::{DeclaredKind, DeclaredType, SchemaSource, BUILT_IN_TYPES};
 pub use webhooks::{endpoint_name, secret_key, WebhookEndpoint, CALLBACK_ENDPOINT, EVENT_TYPES};
 
 /// Rocket's figment (its defaults, `Rocket.toml` or the file `ROCKET_CONFIG`

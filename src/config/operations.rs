@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use rocket::serde::Deserialize;
 
+use std::collections::BTreeMap;
+
+use super::types::{self, DeclaredType};
 use super::webhooks::{self, WebhookEndpoint};
 use super::{AuthConfig, InvalidSetting};
 
@@ -80,6 +83,9 @@ pub struct OperationsConfig {
     pub webhook_timeout_secs: u64,
     /// Deliveries in flight to one endpoint at once, per process.
     pub webhook_concurrency: usize,
+    /// Operation types declared here rather than built in
+    /// (`[operations.types.<name>]`).
+    pub types: BTreeMap<String, DeclaredType>,
 }
 
 /// `operations.rate_limit`.
@@ -156,6 +162,7 @@ impl Default for OperationsConfig {
             webhook_retry_secs: webhooks::default_retry_secs(),
             webhook_timeout_secs: 10,
             webhook_concurrency: 16,
+            types: BTreeMap::new(),
         }
     }
 }
@@ -251,7 +258,8 @@ impl OperationsConfig {
             ));
         }
         self.auth.check()?;
-        webhooks::check(self)
+        webhooks::check(self)?;
+        types::check(self)
     }
 
     pub fn webhook_timeout(&self) -> Duration {

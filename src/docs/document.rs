@@ -15,7 +15,7 @@ use crate::config::{AuthMode, OperationsConfig};
 use crate::domain::{ErrorCode, Operation, ProgressReport, Status};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::handlers::Registry;
-use crate::routes::{cancel, create, deliveries, events, health, list, metrics, poll};
+use crate::routes::{cancel, create, deliveries, events, health, list, metrics, poll, target_finish};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,8 @@ use crate::routes::{cancel, create, deliveries, events, health, list, metrics, p
         poll::get_operation,
         create::create_operation,
         cancel::cancel_operation,
+        target_finish::complete_operation,
+        target_finish::fail_operation,
         deliveries::list_deliveries,
         events::operation_events,
         list::list_operations,
@@ -37,13 +39,36 @@ use crate::routes::{cancel, create, deliveries, events, health, list, metrics, p
         super::openapi_json,
     ),
     components(schemas(Operation, Status, ErrorCode, ProgressReport, ErrorBody, ErrorDetail, list::OperationsPage,
-        deliveries::Deliveries, deliveries::Delivery, deliveries::Attempt)),
+        deliveries::Deliveries, deliveries::Delivery, deliveries::Attempt, target_finish::CompleteRequest,
+        target_finish::FailRequest)),
+    modifiers(&CompletionTokenScheme),
     tags(
         (name = "operations", description = "Creating, polling and cancelling operations."),
+        (name = "targets", description = "How the target of an http operation type finishes an operation it \
+                                           answered 202 for, with the token its request carried."),
         (name = "service", description = "Health, metrics and this document."),
     ),
 )]
 struct ApiDoc;
+
+/// The `completion_token` scheme the target routes take: the
+/// `Longrun-Completion-Token` an http type's request carried.
+struct CompletionTokenScheme;
+
+impl utoipa::Modify for CompletionTokenScheme {
+    fn modify(&self, document: &mut Document) {
+        let token = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The Longrun-Completion-Token header of the request the service sent the target.",
+            ))
+            .build();
+        let components = document.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(COMPLETION_TOKEN, SecurityScheme::Http(token));
+    }
+}
+
+const COMPLETION_TOKEN: &str = "completion_token";
 
 /// The scheme of `Authorization: Bearer`, and of the event stream's
 /// query parameter.
@@ -60,8 +85,6 @@ const API_PREFIX: &str = "/api/v1/operations";
 pub fn document(registry: &Registry, config: &OperationsConfig) -> Value {
     let auth = &config.auth;
     let mut document: Document = ApiDoc::openapi();
-    let components = document.components.get_or_insert_with(Default::default);
-    components.schemas.extend(registry.create_schemas());
     if !auth.lists() {
         if let Some(item) = document.paths.paths.get_mut(API_PREFIX) {
             item.get = None;
@@ -71,6 +94,12 @@ pub fn document(registry: &Registry, config: &OperationsConfig) -> Value {
         require_tokens(&mut document);
     }
     let mut document = json::to_value(document).unwrap_or_default();
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.extend(registry.create_schemas());
+    }
     if config.allow_callback_urls {
         take_callback_urls(&mut document, registry);
     }
@@ -163,6 +192,9 @@ fn require_tokens(document: &mut Document) {
     let empty: [&str; 0] = [];
     for (path, item) in document.paths.paths.iter_mut() {
         if !path.starts_with(API_PREFIX) {
+            continue;
+        }
+        if path.ends_with("/complete") || path.ends_with("/fail") {
             continue;
         }
         let mut requirements = vec![SecurityRequirement::new(BEARER, empty)];

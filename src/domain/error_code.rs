@@ -17,10 +17,12 @@ pub enum ErrorCode {
     InternalError,
     /// The row could not be read, so the operation was not run.
     UnreadableRow,
+    /// The type needs a model the service has no key for.
+    GeneratorUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::Cancelled,
         ErrorCode::Timeout,
         ErrorCode::LeaseExpired,
@@ -29,6 +31,7 @@ impl ErrorCode {
         ErrorCode::HandlerError,
         ErrorCode::InternalError,
         ErrorCode::UnreadableRow,
+        ErrorCode::GeneratorUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl ErrorCode {
             ErrorCode::HandlerError => "HANDLER_ERROR",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::UnreadableRow => "UNREADABLE_ROW",
+            ErrorCode::GeneratorUnavailable => "GENERATOR_UNAVAILABLE",
         }
     }
 }

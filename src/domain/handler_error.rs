@@ -39,6 +39,15 @@ impl HandlerError {
         }
     }
 
+    /// The model cannot be asked at all: no attempt would get further.
+    pub fn generator_unavailable(message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::GeneratorUnavailable,
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
     pub fn rate_limited() -> Self {
         Self {
             code: ErrorCode::UpstreamRateLimited,

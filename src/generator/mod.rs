@@ -4,6 +4,7 @@
 //! chat-completions endpoint).
 
 pub mod builtin;
+pub mod chat;
 pub mod openai;
 
 use std::sync::Arc;

@@ -1,25 +1,29 @@
-//! What each operation type does. An [`OperationType`] names its input (one
-//! struct: what it reads, the schema the API documents, the rules it
-//! checks) and runs it on a worker; the [`Registry`] holds the types this
-//! process runs, by `operation_type`. Adding a type is one module here and
-//! one line in [`Registry::from_config`].
+//! What each operation type does. A built-in [`OperationType`] names its
+//! input (one struct: what it reads, the schema the API documents, the
+//! rules it checks) and runs it on a worker; a [`declared`] type is built
+//! from configuration. The [`Registry`] holds the types this process runs,
+//! by `operation_type`. Adding a built-in type is one module here and one
+//! line in [`Registry::from_config`].
 
 pub mod answer_feedback;
+mod declared;
 pub mod echo;
 mod input;
 pub mod question_generation;
 mod registry;
 
+use std::time::Duration;
+
 use rocket::serde::de::DeserializeOwned;
 use rocket::serde::json::{self, Value};
 use rocket::serde::Serialize;
-use utoipa::openapi::schema::Schema;
-use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::domain::{HandlerError, Progress};
 
 pub use input::{nul_at, read as read_input, InvalidInput};
+use registry::upper_camel_case;
 pub use registry::{CreateOperation, OperationTypes, Registry};
 
 /// One operation type.
@@ -50,20 +54,76 @@ pub trait Handler: Send + Sync {
     /// receive, defaults filled in, or the field that does not fit.
     fn accept(&self, input: Value) -> Result<Value, InvalidInput>;
 
-    async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError>;
+    async fn run(&self, input: Value, attempt: Attempt) -> Result<Ran, HandlerError>;
 
     /// The input's schema, for the OpenAPI document.
     fn input_schema(&self) -> InputSchema;
+
+    /// The type's own limits, where it has them.
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
+
+    /// Whether `result`, made elsewhere (by a target that finishes the
+    /// operation later), fits the type's result; the path below `root`
+    /// where it does not.
+    fn check_result(&self, _root: &str, _result: &Value) -> Result<(), InvalidInput> {
+        Ok(())
+    }
 }
 
-/// An input's schema: its name, itself, and the schemas it refers to.
+/// What a handler knows of the attempt it runs.
+pub struct Attempt {
+    pub operation_id: Uuid,
+    /// 1 for the first.
+    pub number: u32,
+    /// What a target that finishes the operation later presents to do so.
+    pub completion_token: String,
+    pub progress: Progress,
+}
+
+/// How a handler's run ended well.
+#[derive(Debug)]
+pub enum Ran {
+    Completed(Value),
+    /// Handed on to a target that finishes the operation later, through
+    /// `POST /api/v1/operations/{id}/complete` or `/fail`, within `wait`.
+    HandedOn {
+        wait: Duration,
+    },
+}
+
+/// Limits a type sets for itself instead of the service's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub timeout: Option<Duration>,
+    pub max_attempts: Option<u32>,
+}
+
+/// A type as the registry holds it: its `operation_type` and its handler.
+pub type Entry = (String, std::sync::Arc<dyn Handler>);
+
+/// An input's schema, as JSON: its name, itself, and the schemas it refers
+/// to.
 pub struct InputSchema {
     pub name: String,
-    pub schema: RefOr<Schema>,
-    pub references: Vec<(String, RefOr<Schema>)>,
-    /// Whether the input may be left out of a request (every field has a
-    /// default).
+    pub schema: Value,
+    pub references: Vec<(String, Value)>,
+    /// Whether the input may be left out of a request (an empty object is
+    /// an input).
     pub optional: bool,
+}
+
+/// `input` as it is stored, unless a string in it holds what a backend
+/// cannot store.
+fn storable(input: Value) -> Result<Value, InvalidInput> {
+    match input::nul_at(&input, "input") {
+        Some(field) => Err(InvalidInput::new(
+            &field,
+            "must not hold the NUL character (U+0000), which cannot be stored",
+        )),
+        None => Ok(input),
+    }
 }
 
 /// An [`OperationType`] behind [`Handler`].
@@ -74,30 +134,29 @@ impl<T: OperationType> Handler for Typed<T> {
     fn accept(&self, input: Value) -> Result<Value, InvalidInput> {
         let input: T::Input = input::read("input", input)?;
         let input = json::to_value(input).map_err(|e| InvalidInput::new("input", e.to_string()))?;
-        match input::nul_at(&input, "input") {
-            Some(field) => Err(InvalidInput::new(
-                &field,
-                "must not hold the NUL character (U+0000), which cannot be stored",
-            )),
-            None => Ok(input),
-        }
+        storable(input)
     }
 
-    async fn run(&self, input: Value, progress: Progress) -> Result<Value, HandlerError> {
+    async fn run(&self, input: Value, attempt: Attempt) -> Result<Ran, HandlerError> {
         let input: T::Input = json::from_value(input)
             .map_err(|e| HandlerError::failed(format!("The stored input does not fit {}: {e}", T::NAME)))?;
-        let output = self.0.run(input, progress).await?;
+        let output = self.0.run(input, attempt.progress).await?;
         json::to_value(output)
+            .map(Ran::Completed)
             .map_err(|e| HandlerError::failed(format!("The result could not be written: {e}")))
     }
 
     fn input_schema(&self) -> InputSchema {
         let mut references = Vec::new();
         <T::Input as ToSchema>::schemas(&mut references);
+        let as_json = |schema| json::to_value(schema).unwrap_or_default();
         InputSchema {
             name: <T::Input as ToSchema>::name().into_owned(),
-            schema: <T::Input as utoipa::PartialSchema>::schema(),
-            references,
+            schema: as_json(<T::Input as utoipa::PartialSchema>::schema()),
+            references: references
+                .into_iter()
+                .map(|(name, schema)| (name, as_json(schema)))
+                .collect(),
             optional: json::from_value::<T::Input>(Value::Object(Default::default())).is_ok(),
         }
     }

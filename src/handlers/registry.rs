@@ -1,12 +1,14 @@
 use std::sync::Arc;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::serde::json::serde_json::Map;
+use rocket::serde::json::{json, Value};
 use rocket::{Build, Rocket};
-use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Ref, Schema, Type};
+use utoipa::openapi::schema::{OneOfBuilder, Schema};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use super::{answer_feedback, echo, question_generation, Handler, OperationType, Typed};
+use super::{answer_feedback, declared, echo, question_generation, Entry, Handler, OperationType, Typed};
 use crate::config::OperationsConfig;
 use crate::generator::{self, Generator};
 use crate::startup::{self, StartError};
@@ -15,11 +17,16 @@ use crate::startup::{self, StartError};
 /// they were registered. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Registry {
-    types: Arc<Vec<(&'static str, Arc<dyn Handler>)>>,
+    types: Arc<Vec<Entry>>,
 }
 
 impl Registry {
-    pub fn from_config(config: &OperationsConfig, generator: Arc<dyn Generator>) -> Self {
+    /// The built-in types `config` enables, then `declared`.
+    pub fn from_config(
+        config: &OperationsConfig,
+        generator: Arc<dyn Generator>,
+        declared: Vec<Entry>,
+    ) -> Self {
         let mut types = vec![
             entry(question_generation::QuestionGeneration::new(generator.clone())),
             entry(answer_feedback::AnswerFeedback::new(generator)),
@@ -27,6 +34,7 @@ impl Registry {
         if config.enable_echo {
             types.push(entry(echo::Echo));
         }
+        types.extend(declared);
         Registry {
             types: Arc::new(types),
         }
@@ -40,12 +48,22 @@ impl Registry {
     }
 
     /// The types and their handlers, in the order registered.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &dyn Handler)> + '_ {
-        self.types.iter().map(|(name, handler)| (*name, handler.as_ref()))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &dyn Handler)> + '_ {
+        self.types
+            .iter()
+            .map(|(name, handler)| (name.as_str(), handler.as_ref()))
     }
 
-    pub fn operation_types(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.types.iter().map(|(name, _)| *name)
+    pub fn operation_types(&self) -> impl Iterator<Item = &str> + '_ {
+        self.types.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// `{"type": max_attempts}` for the types that set their own.
+    pub fn max_attempts_by_type(&self) -> Value {
+        let limited = self.iter().filter_map(|(name, handler)| {
+            Some((name.to_owned(), Value::from(handler.limits().max_attempts?)))
+        });
+        Value::Object(limited.collect::<Map<String, Value>>())
     }
 }
 
@@ -65,30 +83,32 @@ impl ToSchema for CreateOperation {}
 
 impl Registry {
     /// `CreateOperation`, one of `{"operation_type": NAME, "input": INPUT}`
-    /// for each type, named `{Name}Request`, with the inputs' schemas.
-    pub fn create_schemas(&self) -> Vec<(String, RefOr<Schema>)> {
+    /// for each type, named `{Name}Request`, with the inputs' schemas, as
+    /// the JSON of the OpenAPI document's components.
+    pub fn create_schemas(&self) -> Vec<(String, Value)> {
         let mut schemas = Vec::new();
-        let mut create = OneOfBuilder::new();
+        let mut requests = Vec::new();
         for (name, handler) in self.iter() {
             let input = handler.input_schema();
-            let operation_type = ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some([name]));
-            let mut request = ObjectBuilder::new()
-                .property("operation_type", operation_type)
-                .required("operation_type")
-                .property("input", Ref::from_schema_name(input.name.as_str()))
-                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            let mut request = json!({
+                "type": "object",
+                "properties": {
+                    "operation_type": {"type": "string", "enum": [name]},
+                    "input": {"$ref": format!("#/components/schemas/{}", input.name)},
+                },
+                "required": ["operation_type"],
+                "additionalProperties": false,
+            });
             if !input.optional {
-                request = request.required("input");
+                request["required"] = json!(["operation_type", "input"]);
             }
             let request_name = request_schema_name(name);
             schemas.extend(input.references);
             schemas.push((input.name, input.schema));
-            schemas.push((request_name.clone(), request.into()));
-            create = create.item(Ref::from_schema_name(request_name));
+            requests.push(json!({"$ref": format!("#/components/schemas/{request_name}")}));
+            schemas.push((request_name, request));
         }
-        schemas.push((CreateOperation::name().into_owned(), create.into()));
+        schemas.push((CreateOperation::name().into_owned(), json!({"oneOf": requests})));
         schemas
     }
 
@@ -104,7 +124,7 @@ fn request_schema_name(operation_type: &str) -> String {
 }
 
 /// `question_generation` → `QuestionGeneration`.
-fn upper_camel_case(name: &str) -> String {
+pub(super) fn upper_camel_case(name: &str) -> String {
     name.split('_')
         .map(|word| {
             let mut chars = word.chars();
@@ -116,14 +136,15 @@ fn upper_camel_case(name: &str) -> String {
         .collect()
 }
 
-fn entry<T: OperationType>(operation_type: T) -> (&'static str, Arc<dyn Handler>) {
-    (T::NAME, Arc::new(Typed(operation_type)))
+fn entry<T: OperationType>(operation_type: T) -> Entry {
+    (T::NAME.to_owned(), Arc::new(Typed(operation_type)))
 }
 
 const PART: &str = "the operation types";
 
-/// Builds the generator the settings ask for and the [`Registry`] of the
-/// operation types, and manages the registry. No tasks.
+/// Builds the generator the settings ask for, the declared types and the
+/// [`Registry`] of all the operation types, and manages the registry. No
+/// tasks.
 pub struct OperationTypes {
     config: OperationsConfig,
 }
@@ -138,7 +159,8 @@ impl OperationTypes {
     fn start(&self) -> Result<Registry, StartError> {
         let generator = generator::from_config(&self.config)
             .map_err(|reason| StartError::failed(PART, format!("cannot start the generator: {reason}")))?;
-        Ok(Registry::from_config(&self.config, generator))
+        let declared = declared::build(&self.config).map_err(|reason| StartError::failed(PART, reason))?;
+        Ok(Registry::from_config(&self.config, generator, declared))
     }
 }
 

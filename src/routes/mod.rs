@@ -19,6 +19,7 @@ mod operation_id;
 mod page_token;
 pub(crate) mod poll;
 mod quota;
+pub(crate) mod target_finish;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Rocket, Route};
@@ -35,6 +36,8 @@ pub fn routes(listing: bool) -> Vec<Route> {
         poll::get_operation,
         create::create_operation,
         cancel::cancel_operation,
+        target_finish::complete_operation,
+        target_finish::fail_operation,
         deliveries::list_deliveries,
         events::operation_events,
         health::live,

@@ -60,6 +60,19 @@ impl Dialect {
         }
     }
 
+    /// The whole number the JSON object `object` (a parameter) holds under
+    /// the key `key` (an expression); NULL where it holds none. Looked up
+    /// among the members rather than by a JSON path, which a key another
+    /// program wrote could make malformed.
+    pub fn json_member_int(self, object: &str, key: &str) -> String {
+        match self.0 {
+            Backend::Postgres => {
+                format!("(SELECT m.value::bigint FROM jsonb_each_text(({object})::jsonb) AS m WHERE m.key = {key})")
+            }
+            Backend::Sqlite => format!("(SELECT m.value FROM json_each({object}) AS m WHERE m.key = {key})"),
+        }
+    }
+
     /// Locks the rows a subquery picks so that other processes skip them;
     /// SQLite has one writer at a time and needs nothing.
     pub fn skip_locked(self) -> &'static str {

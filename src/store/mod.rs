@@ -15,6 +15,7 @@ mod db;
 mod dialect;
 mod error;
 mod group_commit;
+mod keys;
 mod migrations;
 mod outbox;
 mod pool;
@@ -163,7 +164,8 @@ pub struct ExpiredLeases {
 }
 
 /// The message of an operation that ran out of attempts by losing leases.
-pub const LEASE_EXPIRED_MESSAGE: &str = "The operation's worker stopped responding too many times.";
+pub const LEASE_EXPIRED_MESSAGE: &str =
+    "The operation's lease ran out too many times: its worker stopped responding, or the target it was handed to never finished it.";
 /// The message of a cancelled operation.
 pub const CANCELLED_MESSAGE: &str = "Operation was cancelled";
 /// The message of a claimed operation whose row could not be read.
@@ -414,8 +416,13 @@ impl Store {
 
     /// Takes back the operations whose lease ran out (and those another
     /// program left in processing without one): pending again while they
-    /// have attempts left, else failed with `LEASE_EXPIRED`.
-    pub async fn expire_leases(&self, max_attempts: u32) -> Result<ExpiredLeases, StoreError> {
+    /// have attempts left, else failed with `LEASE_EXPIRED`. A type named
+    /// in `max_attempts_by_type` (`{"type": n}`) has that many attempts.
+    pub async fn expire_leases(
+        &self,
+        max_attempts: u32,
+        max_attempts_by_type: &Value,
+    ) -> Result<ExpiredLeases, StoreError> {
         let max_attempts = i64::from(max_attempts);
         let failed: Vec<(String,)> = self
             .db
@@ -423,6 +430,7 @@ impl Store {
                 &self.statements.fail_expired,
                 vec![
                     Param::Int(max_attempts),
+                    Param::Json(max_attempts_by_type),
                     Param::Text(ErrorCode::LeaseExpired.as_str()),
                     Param::Text(LEASE_EXPIRED_MESSAGE),
                 ],
@@ -430,7 +438,10 @@ impl Store {
             .await?;
         let requeued: Vec<(String,)> = self
             .db
-            .fetch_all(&self.statements.requeue_expired, vec![Param::Int(max_attempts)])
+            .fetch_all(
+                &self.statements.requeue_expired,
+                vec![Param::Int(max_attempts), Param::Json(max_attempts_by_type)],
+            )
             .await?;
         let ids = |rows: Vec<(String,)>| rows.iter().filter_map(|(id,)| id.parse().ok()).collect();
         Ok(ExpiredLeases {

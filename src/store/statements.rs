@@ -69,6 +69,12 @@ fn lease_expired(d: Dialect) -> String {
     format!("(lease_expires_at IS NULL OR lease_expires_at <= {})", d.now())
 }
 
+/// The attempts an operation has: its type's, where parameter 2 (a JSON
+/// object by type) names it, else parameter 1.
+fn max_attempts_of_type(d: Dialect) -> String {
+    format!("COALESCE({}, $1)", d.json_member_int("$2", "operation_type"))
+}
+
 impl Statements {
     pub fn new(d: Dialect) -> Self {
         let now = d.now();
@@ -110,7 +116,12 @@ impl Statements {
             )),
             // The rows are picked once, in a materialized CTE: as an `IN`
             // subquery, PostgreSQL may run it again for each row it updates,
-            // and with SKIP LOCKED each run picks other rows.
+            // and with SKIP LOCKED each run picks other rows. The picked
+            // rows are pending and locked (on SQLite, the one writer holds
+            // them), so the UPDATE finds them by id alone: a status
+            // condition there would let PostgreSQL, whose statistics often
+            // say that almost nothing is pending, walk the whole pending
+            // index for each claim (40 ms with 16,000 pending, against 1 ms).
             claim: sql(format!(
                 "WITH due AS MATERIALIZED (
                      SELECT id FROM operations
@@ -119,7 +130,7 @@ impl Statements {
                  UPDATE operations
                     SET {moves}, attempts = {one_more_attempt}, claimed_by = $1,
                         lease_expires_at = {lease_end}, updated_at = {now}
-                  WHERE id IN (SELECT id FROM due) AND {applies}
+                  WHERE id IN (SELECT id FROM due)
                  RETURNING {COLUMNS}, input, claimed_by",
                 moves = moves(Transition::Claim),
                 applies = applies(Transition::Claim),
@@ -204,21 +215,23 @@ impl Statements {
             )),
             requeue_expired: sql(format!(
                 "UPDATE operations SET {}, lease_expires_at = NULL, updated_at = {now}
-                  WHERE {} AND {} AND attempts < $1
+                  WHERE {} AND {} AND attempts < {}
                  RETURNING {}",
                 moves(Transition::RequeueExpired),
                 applies(Transition::RequeueExpired),
                 lease_expired(d),
+                max_attempts_of_type(d),
                 d.id_as_text("id"),
             )),
             fail_expired: sql(format!(
                 "UPDATE operations
-                    SET {}, error_code = $2, error_message = $3, lease_expires_at = NULL, updated_at = {now}
-                  WHERE {} AND {} AND attempts >= $1
+                    SET {}, error_code = $3, error_message = $4, lease_expires_at = NULL, updated_at = {now}
+                  WHERE {} AND {} AND attempts >= {}
                  RETURNING {}",
                 moves(Transition::FailExpired),
                 applies(Transition::FailExpired),
                 lease_expired(d),
+                max_attempts_of_type(d),
                 d.id_as_text("id"),
             )),
             // In batches, so that a large backlog never holds the write lock

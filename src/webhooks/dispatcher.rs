@@ -13,10 +13,9 @@ use rocket::tokio::{self, time};
 use rocket::Shutdown;
 
 use super::recorder::Recorder;
-use super::signature::sign;
 use super::targets::Targets;
 use crate::config::{OperationsConfig, CALLBACK_ENDPOINT};
-use crate::outbound::{self, OutboundClient, PRIVATE_TARGET};
+use crate::outbound::{self, sign, OutboundClient, PRIVATE_TARGET};
 use crate::report::Chain;
 use crate::store::{AttemptMade, Delivery, DeliveryOutcome, DeliveryState, Store, StoreError};
 use crate::telemetry::Metrics;

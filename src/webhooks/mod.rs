@@ -10,7 +10,6 @@
 
 mod dispatcher;
 mod recorder;
-mod signature;
 mod targets;
 
 use std::sync::{Mutex, PoisonError};
@@ -28,7 +27,6 @@ use crate::supervise::Supervisor;
 use crate::telemetry::Metrics;
 
 pub use dispatcher::Dispatcher;
-pub use signature::sign;
 
 const PART: &str = "the webhook dispatcher";
 

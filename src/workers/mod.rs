@@ -13,14 +13,17 @@ mod part;
 mod run;
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use rocket::serde::json::Value;
 use rocket::tokio::sync::{watch, Mutex as AsyncMutex, Notify};
 use rocket::tokio::task::AbortHandle;
 use uuid::Uuid;
 
+use crate::completion::CompletionTokens;
 use crate::config::OperationsConfig;
 use crate::handlers::Registry;
 use crate::operations::Operations;
@@ -74,8 +77,12 @@ pub struct WorkerPool {
 
 struct Inner {
     operations: Operations,
+    completion_tokens: CompletionTokens,
     metrics: Metrics,
     registry: Registry,
+    /// The types with `max_attempts` of their own, as the lease watcher
+    /// passes them to the store.
+    max_attempts_by_type: Value,
     settings: Settings,
     /// Names this process's workers in `claimed_by`.
     process: String,
@@ -83,9 +90,9 @@ struct Inner {
     phase: watch::Sender<Phase>,
     running: Mutex<HashMap<Uuid, AbortHandle>>,
     /// Worker loops alive now.
-    alive: AtomicUsize,
+    alive: Arc<AtomicUsize>,
     /// Workers running an operation now.
-    busy: AtomicUsize,
+    busy: Arc<AtomicUsize>,
     /// Held by the worker that claims for all.
     claiming: AsyncMutex<()>,
     /// Claimed for an idle worker, not yet taken.
@@ -93,7 +100,13 @@ struct Inner {
 }
 
 impl WorkerPool {
-    fn new(operations: Operations, registry: Registry, config: &OperationsConfig, metrics: Metrics) -> Self {
+    fn new(
+        operations: Operations,
+        completion_tokens: CompletionTokens,
+        registry: Registry,
+        config: &OperationsConfig,
+        metrics: Metrics,
+    ) -> Self {
         let process = format!(
             "{}-{}",
             std::process::id(),
@@ -102,15 +115,17 @@ impl WorkerPool {
         Self {
             inner: Arc::new(Inner {
                 operations,
+                completion_tokens,
                 metrics,
+                max_attempts_by_type: registry.max_attempts_by_type(),
                 registry,
                 settings: Settings::from(config),
                 process,
                 wake: Notify::new(),
                 phase: watch::Sender::new(Phase::Running),
                 running: Mutex::new(HashMap::new()),
-                alive: AtomicUsize::new(0),
-                busy: AtomicUsize::new(0),
+                alive: Arc::default(),
+                busy: Arc::default(),
                 claiming: AsyncMutex::new(()),
                 claimed: Mutex::new(VecDeque::new()),
             }),
@@ -244,7 +259,7 @@ impl WorkerPool {
         let expired = self
             .inner
             .operations
-            .expire_leases(self.inner.settings.max_attempts)
+            .expire_leases(self.inner.settings.max_attempts, &self.inner.max_attempts_by_type)
             .await?;
         let expiries = &self.inner.metrics.lease_expiries;
         for id in &expired.requeued {
@@ -276,32 +291,36 @@ impl WorkerPool {
     }
 
     /// One worker: runs operations until shutdown, resting when nothing is
-    /// due.
-    async fn work(self, index: usize) {
-        let _alive = Alive::new(&self.inner.alive);
-        let name = self.worker_name(index);
-        let mut phase = self.inner.phase.subscribe();
-        while *phase.borrow() == Phase::Running {
-            let ran = match self.next_claimed(&name).await {
-                Ok(Some(claimed)) => {
-                    let _busy = Alive::new(&self.inner.busy);
-                    self.execute(&name, claimed).await.map(|()| true)
+    /// due. It counts as alive from this call rather than from its first
+    /// poll, so readiness asked right after launch sees every worker.
+    fn work(self, index: usize) -> impl Future<Output = ()> + Send + 'static {
+        let alive = Counted::new(&self.inner.alive);
+        async move {
+            let _alive = alive;
+            let name = self.worker_name(index);
+            let mut phase = self.inner.phase.subscribe();
+            while *phase.borrow() == Phase::Running {
+                let ran = match self.next_claimed(&name).await {
+                    Ok(Some(claimed)) => {
+                        let _busy = Counted::new(&self.inner.busy);
+                        self.execute(&name, claimed).await.map(|()| true)
+                    }
+                    Ok(None) => Ok(false),
+                    Err(e) => Err(e),
+                };
+                match ran {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(worker = name, error = %Chain(&e), "worker.error"),
                 }
-                Ok(None) => Ok(false),
-                Err(e) => Err(e),
-            };
-            match ran {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(worker = name, error = %Chain(&e), "worker.error"),
+                rocket::tokio::select! {
+                    _ = self.inner.wake.notified() => {}
+                    _ = rocket::tokio::time::sleep(self.inner.settings.idle_poll) => {}
+                    _ = phase.changed() => {}
+                }
             }
-            rocket::tokio::select! {
-                _ = self.inner.wake.notified() => {}
-                _ = rocket::tokio::time::sleep(self.inner.settings.idle_poll) => {}
-                _ = phase.changed() => {}
-            }
+            self.release_queued().await;
         }
-        self.release_queued().await;
     }
 
     /// Takes back expired leases every `idle_poll` until shutdown.
@@ -320,16 +339,16 @@ impl WorkerPool {
 }
 
 /// Counts a worker loop (alive, or busy) until it ends, however it ends.
-struct Alive<'a>(&'a AtomicUsize);
+struct Counted(Arc<AtomicUsize>);
 
-impl<'a> Alive<'a> {
-    fn new(count: &'a AtomicUsize) -> Self {
+impl Counted {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
         count.fetch_add(1, Ordering::Relaxed);
-        Alive(count)
+        Counted(Arc::clone(count))
     }
 }
 
-impl Drop for Alive<'_> {
+impl Drop for Counted {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }

@@ -7,6 +7,7 @@ use rocket::tokio::time;
 use rocket::{Build, Orbit, Rocket};
 
 use super::{Phase, WorkerPool};
+use crate::completion::CompletionTokens;
 use crate::config::OperationsConfig;
 use crate::handlers::Registry;
 use crate::operations::Operations;
@@ -40,9 +41,16 @@ impl Workers {
         let operations = needs::<Operations>(rocket, PART)?;
         let registry = needs::<Registry>(rocket, PART)?;
         let metrics = needs::<Metrics>(rocket, PART)?;
+        let completion_tokens = needs::<CompletionTokens>(rocket, PART)?;
         let holds = needs::<StoreHolds>(rocket, PART)?;
         *lock(&self.store_hold) = Some(holds.hold());
-        Ok(WorkerPool::new(operations, registry, &self.config, metrics))
+        Ok(WorkerPool::new(
+            operations,
+            completion_tokens,
+            registry,
+            &self.config,
+            metrics,
+        ))
     }
 }
 

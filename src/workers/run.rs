@@ -2,22 +2,24 @@
 //! renewed while it runs, and whichever comes first of its end, its
 //! timeout, a lost claim or shutdown.
 
+use std::time::Duration;
+
 use chrono::Utc;
-use rocket::serde::json::Value;
 use rocket::tokio::sync::watch;
 use rocket::tokio::{self, time};
 use uuid::Uuid;
 
 use super::{backoff, Phase, WorkerPool};
 use crate::domain::{ErrorCode, HandlerError, Progress, Status};
-use crate::handlers::nul_at;
+use crate::handlers::{nul_at, Attempt, Limits, Ran};
 use crate::report::Chain;
 use crate::store::{Claimed, StoreError};
 
 /// How a run ended.
 pub(super) enum Outcome {
-    Finished(Result<Value, HandlerError>),
-    TimedOut,
+    Finished(Result<Ran, HandlerError>),
+    /// After this long.
+    TimedOut(Duration),
     /// The claim no longer holds (cancelled, or expired and taken over):
     /// there is nothing left to write.
     Lost,
@@ -37,16 +39,23 @@ impl WorkerPool {
         };
         let token = &claimed.token;
         let settings = &self.inner.settings;
+        let timeout = handler.limits().timeout.unwrap_or(settings.handler_timeout);
         let input = claimed.input.clone();
         let (progress, mut reports) = Progress::channel();
-        let mut task = tokio::spawn(async move { handler.run(input, progress).await });
+        let attempt = Attempt {
+            operation_id: token.id,
+            number: u32::try_from(token.attempt).unwrap_or_default(),
+            completion_token: self.inner.completion_tokens.mint(token),
+            progress,
+        };
+        let mut task = tokio::spawn(async move { handler.run(input, attempt).await });
         self.running().insert(token.id, task.abort_handle());
         // Progress is written at once, then at most once per interval: a
         // report that comes sooner waits, and a later one replaces it.
         let mut next_progress_write = time::Instant::now();
         let mut progress_waiting = false;
 
-        let deadline = time::sleep(settings.handler_timeout);
+        let deadline = time::sleep(timeout);
         tokio::pin!(deadline);
         let mut renewal = time::interval(settings.lease / RENEWALS_PER_LEASE);
         renewal.tick().await; // the first tick is immediate; the claim is fresh
@@ -66,7 +75,7 @@ impl WorkerPool {
                 },
                 _ = &mut deadline => {
                     task.abort();
-                    break Outcome::TimedOut;
+                    break Outcome::TimedOut(timeout);
                 }
                 _ = renewal.tick() => match self.inner.operations.renew(token, settings.lease).await {
                     Ok(true) => {}
@@ -105,10 +114,10 @@ impl WorkerPool {
         let token = &claimed.token;
         let id = token.id;
         let error = match outcome {
-            Outcome::Finished(Ok(result)) if nul_at(&result, "result").is_some() => {
+            Outcome::Finished(Ok(Ran::Completed(result))) if nul_at(&result, "result").is_some() => {
                 HandlerError::failed("The result holds the NUL character (U+0000), which cannot be stored.")
             }
-            Outcome::Finished(Ok(result)) => {
+            Outcome::Finished(Ok(Ran::Completed(result))) => {
                 let written = operations.complete(token, &result).await?;
                 self.count_finished(claimed, Status::Completed, None, written);
                 log_write(
@@ -118,12 +127,21 @@ impl WorkerPool {
                 );
                 return Ok(());
             }
+            Outcome::Finished(Ok(Ran::HandedOn { wait })) => {
+                // The claim stays, for the target to finish with; if it
+                // does not in time, the lease runs out like a worker's.
+                let written = operations.renew(token, wait).await?;
+                log_write(id, written, || {
+                    tracing::info!(operation_id = %id, wait_secs = wait.as_secs(), "operation.handed_on");
+                });
+                return Ok(());
+            }
             Outcome::Finished(Err(error)) => error,
-            Outcome::TimedOut => HandlerError {
+            Outcome::TimedOut(timeout) => HandlerError {
                 code: ErrorCode::Timeout,
                 message: format!(
                     "The operation did not finish within {} seconds.",
-                    self.inner.settings.handler_timeout.as_secs()
+                    timeout.as_secs()
                 ),
                 retryable: false,
             },
@@ -153,7 +171,11 @@ impl WorkerPool {
         // A message is stored as text, which holds no NUL character.
         let message = error.message.replace('\0', "\u{fffd}");
         let (code, message) = (error.code.as_str(), message.as_str());
-        let attempts_left = u32::try_from(token.attempt).map_or(true, |a| a < settings.max_attempts);
+        let max_attempts = self
+            .limits_of(claimed)
+            .max_attempts
+            .unwrap_or(settings.max_attempts);
+        let attempts_left = u32::try_from(token.attempt).map_or(true, |a| a < max_attempts);
         if error.retryable && attempts_left {
             let delay = backoff::delay_after(token.attempt, settings.retry_backoff);
             let written = operations.retry_later(token, delay).await?;
@@ -169,6 +191,14 @@ impl WorkerPool {
             });
         }
         Ok(())
+    }
+
+    fn limits_of(&self, claimed: &Claimed) -> Limits {
+        self.inner
+            .registry
+            .get(&claimed.operation.operation_type)
+            .map(|handler| handler.limits())
+            .unwrap_or_default()
     }
 
     fn count_finished(&self, claimed: &Claimed, status: Status, code: Option<ErrorCode>, written: bool) {

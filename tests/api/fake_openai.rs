@@ -5,9 +5,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use rocket::serde::json::{json, Value};
-use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rocket::tokio::io::AsyncWriteExt;
 use rocket::tokio::net::{TcpListener, TcpStream};
 use rocket::tokio::task::JoinHandle;
+
+use crate::wire::{hang, read_request, respond};
 
 #[derive(Clone)]
 pub enum Reply {
@@ -16,6 +18,12 @@ pub enum Reply {
     Status(u16),
     /// Accepts the request and never answers.
     Hang,
+    /// 200 with a stream of chunks (server-sent events), one per piece of
+    /// content with `pause` after each, then `[DONE]`.
+    Stream {
+        pieces: Vec<String>,
+        pause: std::time::Duration,
+    },
 }
 
 impl Reply {
@@ -86,12 +94,8 @@ async fn answer(mut stream: TcpStream, reply: Reply, seen: Arc<Mutex<Vec<Seen>>>
     let body = rocket::serde::json::from_slice(&body).unwrap_or(Value::Null);
     seen.lock().unwrap().push(Seen { authorization, body });
     let (status, payload) = match reply {
-        Reply::Hang => {
-            // Hold the connection until the client gives up.
-            let mut sink = [0u8; 64];
-            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
-            return;
-        }
+        Reply::Stream { pieces, pause } => return stream_back(stream, pieces, pause).await,
+        Reply::Hang => return hang(stream).await,
         Reply::Status(code) => (code, json!({"error": {"message": "scripted failure"}})),
         Reply::Content(content) => (
             200,
@@ -102,45 +106,27 @@ async fn answer(mut stream: TcpStream, reply: Reply, seen: Arc<Mutex<Vec<Seen>>>
             }),
         ),
     };
-    let payload = payload.to_string();
-    let response = format!(
-        "HTTP/1.1 {status} Scripted\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{payload}",
-        payload.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    respond(stream, status, "application/json", &payload.to_string()).await;
 }
 
-/// The head and body of one HTTP/1.1 request with a Content-Length.
-async fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let length = head
-        .lines()
-        .find_map(|line| {
-            line.to_ascii_lowercase()
-                .strip_prefix("content-length: ")
-                .map(str::to_owned)
-        })
-        .and_then(|n| n.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    while buffer.len() < head_end + length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
+/// Writes `pieces` as chat-completion chunks, each in its own write.
+async fn stream_back(mut stream: TcpStream, pieces: Vec<String>, pause: std::time::Duration) {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return;
     }
-    Some((head, buffer[head_end..head_end + length].to_vec()))
+    for piece in pieces {
+        let chunk = json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": piece}}]});
+        if stream
+            .write_all(format!("data: {chunk}\n\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let _ = stream.flush().await;
+        rocket::tokio::time::sleep(pause).await;
+    }
+    let _ = stream.write_all(b"data: [DONE]\n\n").await;
+    let _ = stream.shutdown().await;
 }

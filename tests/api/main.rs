@@ -3,16 +3,20 @@
 
 mod bearer;
 mod fake_openai;
+mod fake_target;
 mod harness;
 mod helpers;
 mod proxy;
 mod receiver;
 mod server;
+mod wire;
 
 mod auth;
 mod cancel;
 mod conditional;
 mod create;
+mod declared_http;
+mod declared_llm;
 mod errors;
 mod events;
 mod faults;
@@ -45,6 +49,8 @@ fn main() -> std::process::ExitCode {
         cancel::trials(),
         conditional::trials(),
         create::trials(),
+        declared_http::trials(),
+        declared_llm::trials(),
         errors::trials(),
         events::trials(),
         faults::trials(),

@@ -102,10 +102,17 @@ async fn in_jwt_mode_the_document_has_the_list_and_the_bearer_scheme(backend: Ba
         .get("/api/v1/openapi.json")
         .await
         .json();
-    assert!(
-        none["components"]["securitySchemes"].is_null(),
-        "none mode asks for no token"
+    let schemes: Vec<&String> = none["components"]["securitySchemes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(
+        schemes,
+        ["completion_token"],
+        "none mode asks owners for no token"
     );
+    assert!(none["paths"]["/api/v1/operations/{operation_id}"]["get"]["security"].is_null());
     assert!(
         none["paths"]["/api/v1/operations"]["get"].is_null(),
         "no list in none mode"
@@ -128,6 +135,14 @@ async fn in_jwt_mode_the_document_has_the_list_and_the_bearer_scheme(backend: Ba
     );
     let health = &document["paths"]["/health/live"]["get"];
     assert!(health["security"].is_null(), "health stays open");
+    for target_route in ["complete", "fail"] {
+        let route = &document["paths"][format!("/api/v1/operations/{{operation_id}}/{target_route}")]["post"];
+        assert_eq!(
+            route["security"],
+            rocket::serde::json::json!([{"completion_token": []}]),
+            "a target presents its completion token, not an owner's"
+        );
+    }
 }
 
 async fn the_document_has_the_webhook_and_callback_urls_where_they_are_taken(backend: Backend) {

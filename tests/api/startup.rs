@@ -26,6 +26,7 @@ trials!(
         a_part_that_cannot_start_says_why_in_one_line,
         jwt_mode_without_a_key_is_refused_naming_where_keys_come_from,
         webhook_settings_that_do_not_fit_are_refused,
+        declared_types_that_do_not_fit_are_refused_naming_the_type_and_the_problem,
         the_token_command_mints_a_token_the_service_accepts,
     ],
 );
@@ -329,4 +330,85 @@ async fn the_token_command_mints_a_token_the_service_accepts() {
     let no_sub = binary(dir.path(), &[secret]).args(["token"]).output().unwrap();
     assert_eq!(no_sub.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no_sub.stderr).contains("usage: longrun token <sub>"));
+}
+
+async fn declared_types_that_do_not_fit_are_refused_naming_the_type_and_the_problem() {
+    let http = r#"kind="http", url="https://target.example/run", bearer_token="t""#;
+    let object = r#"input_schema={type="object"}"#;
+    // Settings alone show these: refused before anything is created.
+    let settings = [
+        (
+            format!(r#"{{types={{echo={{{http}, {object}}}}}}}"#),
+            vec!["operations.types.echo", "built-in"],
+        ),
+        (
+            format!(r#"{{types={{"Bad-Name"={{{http}, {object}}}}}}}"#),
+            vec!["operations.types.Bad-Name", "lowercase"],
+        ),
+        (
+            format!(r#"{{types={{a={{kind="sql", {object}}}}}}}"#),
+            vec!["operations.types.a.kind", "llm"],
+        ),
+        (
+            format!(r#"{{types={{a={{kind="llm", {object}, output_schema={{type="object"}}}}}}}}"#),
+            vec!["operations.types.a.prompt", "required for kind = \"llm\""],
+        ),
+        (
+            format!(r#"{{types={{a={{kind="http", url="https://target.example/run", {object}}}}}}}"#),
+            vec!["operations.types.a.secret", "bearer_token"],
+        ),
+        (
+            format!(
+                r#"{{types={{a={{kind="http", url="http://10.0.0.1/run", bearer_token="t", {object}}}}}}}"#
+            ),
+            vec!["operations.types.a.url", "allow_private_targets"],
+        ),
+        (
+            format!(r#"{{types={{a={{{http}, {object}, prompt="p.md"}}}}}}"#),
+            vec!["operations.types.a.prompt", "not a setting of kind = \"http\""],
+        ),
+    ];
+    for (operations, expected) in settings {
+        let line = refused(&[("ROCKET_OPERATIONS", &operations)]);
+        assert_names(&line, &expected);
+    }
+    // These need the files read and compiled: the types part says which.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.md"), "{% for x in %}").unwrap();
+    std::fs::write(dir.path().join("schema.json"), "{not json").unwrap();
+    let files = [
+        (
+            format!(r#"{{types={{a={{{http}, input_schema="missing.json"}}}}}}"#),
+            vec!["operation type \"a\"", "input_schema", "missing.json"],
+        ),
+        (
+            format!(r#"{{types={{a={{{http}, input_schema="schema.json"}}}}}}"#),
+            vec!["operation type \"a\"", "input_schema", "not JSON"],
+        ),
+        (
+            format!(r#"{{types={{a={{{http}, input_schema={{type="nonsense"}}}}}}}}"#),
+            vec!["operation type \"a\"", "not a valid JSON Schema"],
+        ),
+        (
+            format!(r#"{{types={{a={{{http}, input_schema={{type="string"}}}}}}}}"#),
+            vec!["operation type \"a\"", "must describe an object"],
+        ),
+        (
+            format!(
+                r#"{{types={{a={{kind="llm", prompt="broken.md", {object}, output_schema={{type="object"}}}}}}}}"#
+            ),
+            vec![
+                "operation type \"a\"",
+                "prompt",
+                "broken.md",
+                "not a valid template",
+            ],
+        ),
+    ];
+    for (operations, expected) in files {
+        let output = run_to_exit(dir.path(), &[("ROCKET_OPERATIONS", &operations)]);
+        let line = the_one_line(&output);
+        assert_names(&line, &["cannot start", "the operation types"]);
+        assert_names(&line, &expected);
+    }
 }

@@ -64,11 +64,11 @@ async fn attempt(app: &TestApp, transition: Transition, id: Uuid, attempts: i32)
         Transition::GiveBack => operations.give_back(&token).await.unwrap(),
         Transition::Cancel => operations.cancel(id).await.unwrap().is_some(),
         Transition::RequeueExpired => {
-            let expired = operations.expire_leases(3).await.unwrap();
+            let expired = operations.expire_leases(3, &json!({})).await.unwrap();
             expired.requeued.contains(&id)
         }
         Transition::FailExpired => {
-            let expired = operations.expire_leases(3).await.unwrap();
+            let expired = operations.expire_leases(3, &json!({})).await.unwrap();
             expired.failed.contains(&id)
         }
     }

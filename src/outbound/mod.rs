@@ -1,9 +1,13 @@
-//! Calls this service makes to URLs it was given (webhooks, callbacks):
-//! one HTTP client that follows no redirects, uses no proxy and, unless
-//! `allow_private_targets` is set, connects only to public addresses. The
-//! check is made on the addresses a name resolves to, which are the only
-//! ones the client may connect to, so a name that resolves to a private
-//! address (or is made to, between a check and a call) is refused too.
+//! Calls this service makes to URLs it was given (webhooks, callbacks, the
+//! targets of `http` operation types): one HTTP client that follows no
+//! redirects, uses no proxy and, unless `allow_private_targets` is set,
+//! connects only to public addresses. The check is made on the addresses a
+//! name resolves to, which are the only ones the client may connect to, so
+//! a name that resolves to a private address (or is made to, between a
+//! check and a call) is refused too. What is sent is signed as Standard
+//! Webhooks signs it ([`sign`]).
+
+mod signature;
 
 use std::error::Error;
 use std::fmt;
@@ -13,6 +17,8 @@ use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
+
+pub use signature::sign;
 
 /// The longest URL taken.
 pub const MAX_URL_BYTES: usize = 2048;

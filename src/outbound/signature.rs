@@ -25,14 +25,18 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+
     use super::sign;
-    use crate::config::secret_key;
 
     /// The example of the Standard Webhooks reference implementations'
     /// test suites.
     #[test]
     fn signs_as_the_specification_does() {
-        let key = secret_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_or_default();
+        // The key of the secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw.
+        let key = base64::engine::general_purpose::STANDARD
+            .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .unwrap_or_default();
         let signature = sign(
             &key,
             "msg_p5jXN8AQM9LWM0D4loKWxJek",
