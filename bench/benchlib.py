@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """What the Python drivers of bench/ share (Python 3.11 standard library only).
 
-The drivers (cheap_polling.py, owners.py, poll_limits.py, population.py,
-work_throughput.py) import from here and from no other driver: the command
-line of a driver, the results of a run, the realistic operation results
-(also as SQL), /proc readings, psql, and the pieces of a report (the
-machine, the CPU of an audited run, the ending).
+The drivers (cheap_polling.py, declared_types.py, owners.py,
+poll_limits.py, population.py, webhooks.py, work_throughput.py) import from
+here and from no other driver: the command line of a driver, the results of
+a run (and writing them), a percentile, the realistic operation results
+(also as SQL), the keep-alive HTTP server of a driver's local helper (a
+webhook receiver, a declared type's target) and a call to it, /proc
+readings, psql, and the pieces of a report (the machine, the CPU of an
+audited run, the ending).
 
 Run as a program, it holds the steps that every driver's shell script takes
 through common.sh (subcommands):
@@ -19,6 +22,7 @@ Every subcommand talks to 127.0.0.1 only.
 """
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -84,6 +88,95 @@ def read_int(path, default=None):
             return int(f.read())
     except (OSError, ValueError):
         return default
+
+
+def write_json(path, data):
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
+def percentile(sorted_values, p):
+    """The nearest-rank percentile P of SORTED_VALUES; None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * p // 100))  # nearest rank
+    return sorted_values[int(rank) - 1]
+
+
+# --------------------------------------------------------------------------
+# The local HTTP helper of a driver (a webhook receiver, a declared type's
+# target): one asyncio process, HTTP/1.1 keep-alive
+
+
+class KeepAliveConnection(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive, parsed from the bytes as they arrive (a
+    Protocol rather than streams: fewer Python steps per request). A POST
+    to `handler.path` goes to `handler.run(headers, body)`, any other
+    request to `handler.control(method, path)`; each returns (status line,
+    JSON payload), as bytes. Header names are lower-cased."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.buffer = b""
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            lines = self.buffer[:end].split(b"\r\n")
+            headers = {}
+            for line in lines[1:]:
+                key, _, value = line.partition(b":")
+                headers[key.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+            length = int(headers.get("content-length", "0"))
+            if len(self.buffer) < end + 4 + length:
+                return
+            body = self.buffer[end + 4:end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length:]
+            method, target, _ = lines[0].split(b" ", 2)
+            path = target.split(b"?", 1)[0]
+            if path == self.handler.path and method == b"POST":
+                status, payload = self.handler.run(headers, body)
+            else:
+                status, payload = self.handler.control(method, path)
+            self.transport.write(b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: "
+                                 + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+
+
+def serve(handler, port):
+    """Serves HANDLER (see KeepAliveConnection) on 127.0.0.1:PORT (0: a free
+    port) until SIGTERM; prints `listening <port>` once it listens, the line
+    the drivers wait for."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: KeepAliveConnection(handler), "127.0.0.1", port,
+                                          reuse_address=True, backlog=1024)
+        print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    asyncio.run(main())
+
+
+def helper_call(port, path, method="GET", name="the helper"):
+    """The JSON answer of the local helper NAME at PORT to METHOD PATH (its
+    controls: /_stats, /_reset, ...); exits unless it is a 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, path)
+    response = conn.getresponse()
+    payload = response.read()
+    conn.close()
+    if response.status != 200:
+        raise SystemExit(f"{name} answered {method} {path} with {response.status}")
+    return json.loads(payload)
 
 
 # --------------------------------------------------------------------------
@@ -431,6 +524,24 @@ def audit_cpu(results, key):
         return "—"
     pg = f" / {a['postgres_cpu_s']}" if a.get("postgres_cpu_s") is not None else ""
     return f"{a['server_cpu_s']} / {a['client_cpu_s']}{pg} in {a['window_s']:.0f} s"
+
+
+def table_rows(columns):
+    """The rows of a report's table, and the function that adds one:
+    row(label, fn) puts LABEL, then fn(column) for each of COLUMNS (a
+    backend), a dash where fn fails (a missing or failed phase)."""
+    rows = []
+
+    def row(label, fn):
+        cells = []
+        for c in columns:
+            try:
+                cells.append(fn(c))
+            except Exception:  # a missing or failed phase shows as a dash
+                cells.append("—")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    return rows, row
 
 
 def finish_report(out, problems, save, no_problems):

@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
-    add_database, add_report, command_line, finish_report, fmt_ms, load, mib, proc_cpu_ticks, proc_fds,
-    proc_status, psql, read_int, realistic_result, report_head, run, server_sockets,
+    add_database, add_report, command_line, finish_report, fmt_ms, load, mib, percentile, proc_cpu_ticks,
+    proc_fds, proc_status, psql, read_int, realistic_result, report_head, run, server_sockets, table_rows,
 )
 
 # --------------------------------------------------------------------------
@@ -127,13 +127,6 @@ def parse_time(text):
         sign = 1 if zone[0] == "+" else -1
         base -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
     return base + (float("0." + frac) if frac else 0.0)
-
-
-def percentile(sorted_values, p):
-    if not sorted_values:
-        return None
-    rank = max(1, -(-len(sorted_values) * p // 100))  # nearest rank
-    return sorted_values[int(rank) - 1]
 
 
 def latency_summary(values_s):
@@ -665,16 +658,7 @@ def db_text(db):
 def cmd_report(args):
     backends = [b for b in ("sqlite", "postgres") if os.path.exists(os.path.join(args.results, f"{b}-done"))]
     names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-    rows = []
-
-    def row(label, fn):
-        cells = []
-        for b in backends:
-            try:
-                cells.append(fn(b))
-            except Exception:  # a missing or failed phase shows as a dash
-                cells.append("—")
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    rows, row = table_rows(backends)
 
     phases = ("wrk200", "wrk304", "longpoll", "sse")
     r = {b: {k: load(os.path.join(args.results, f"{b}-{k}.json"))

@@ -149,6 +149,25 @@ helper_options() {
   done
 }
 
+# start_helper NAME PORT COMMAND...: COMMAND on core 1, a helper until
+# stopped, its output in $WORK/NAME.out and .err, once it prints its
+# `listening` line on PORT. Sets HELPER_PID.
+start_helper() {
+  local name=$1
+  PORT=$2 port_free
+  shift 2
+  taskset -c 1 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  HELPER_PID=$!
+  HELPER_PIDS+=("$HELPER_PID")
+  for _ in $(seq 1 100); do
+    grep -q '^listening' "$WORK/$name.out" 2>/dev/null && return
+    kill -0 "$HELPER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$WORK/$name.err" >&2
+  die "the $name did not start"
+}
+
 # stop_helper PID: stops one helper and takes it off HELPER_PIDS.
 stop_helper() {
   local pid=$1 kept=() p

@@ -46,8 +46,8 @@ from datetime import datetime, timezone
 sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
-    add_database, add_report, audit_cpu, command_line, finish_report, load, psql, read_int,
-    realistic_result, report_head, result_sql, run,
+    add_database, add_report, audit_cpu, command_line, finish_report, load, psql, read_int, realistic_result,
+    report_head, result_sql, run, table_rows,
 )
 
 SECRET_VARIABLE = "LONGRUN_JWT_SECRET"
@@ -572,16 +572,7 @@ def cmd_report(args):
     def res(b, key):
         return load(os.path.join(R, f"{b}-{key}.json"))
 
-    rows = []
-
-    def row(label, fn):
-        cells = []
-        for b in backends:
-            try:
-                cells.append(fn(b))
-            except Exception:  # a missing or failed phase shows as a dash
-                cells.append("—")
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    rows, row = table_rows(backends)
 
     def ms(us):
         return f"{us / 1000:.2f}" if us < 10_000 else f"{us / 1000:.1f}"

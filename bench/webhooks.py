@@ -5,9 +5,9 @@
 Subcommands:
   seed     create completed echo operations through the API, with a few
            clients at once; write "<id>\\t<etag>" lines
-  receive  the webhook receiver: asyncio (a Protocol, keep-alive), every
-           delivery verified with `standardwebhooks`, arrivals kept in
-           memory; GET /_stats, GET /_arrivals, POST /_reset
+  receive  the webhook receiver (benchlib.serve: asyncio, HTTP/1.1
+           keep-alive), every delivery verified with `standardwebhooks`,
+           arrivals kept in memory; GET /_stats, GET /_arrivals, POST /_reset
   stats    the receiver's counts, to a file (and --reset)
   cache    the server's poll cache lookups so far (hits, misses), from
            /metrics: taken around each found-poll run
@@ -29,7 +29,6 @@ drivers share come from bench/benchlib.py. Every subcommand talks to
 127.0.0.1 only.
 """
 
-import asyncio
 import http.client
 import json
 import os
@@ -47,8 +46,8 @@ from concurrent.futures import ThreadPoolExecutor
 sys.dont_write_bytecode = True  # no bench/__pycache__ from the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
-    add_database, add_report, audit_cpu, command_line, finish_report, load, psql, read_int,
-    realistic_result, report_head, run,
+    add_database, add_report, audit_cpu, command_line, finish_report, helper_call, load, percentile, psql,
+    read_int, realistic_result, report_head, run, serve, table_rows, write_json,
 )
 
 LIST = "/api/v1/operations"
@@ -68,11 +67,6 @@ def webhook_id(op_id):
 def read_ids(path):
     with open(path) as f:
         return [line.split("\t", 1)[0].strip() for line in f if line.strip()]
-
-
-def write_json(path, data):
-    with open(path, "w") as f:
-        json.dump(data, f)
 
 
 # --------------------------------------------------------------------------
@@ -194,13 +188,14 @@ class Receiver:
         self.unverified = 0
         self.first = self.last = self.last_new = None
 
-    def hook(self, headers, body):
+    def run(self, headers, body):
+        """A delivery, POSTed to self.path (benchlib.KeepAliveConnection)."""
         now = time.time()
         try:
             event = self.webhook.verify(body, headers)
         except (self.unverifiable, ValueError):
             self.unverified += 1
-            return b"400 Bad Request"
+            return b"400 Bad Request", b""
         wid = headers.get("webhook-id", "")
         data = event.get("data") or {}
         self.arrivals.append((now, wid, data.get("id"), event.get("type")))
@@ -210,7 +205,7 @@ class Receiver:
         if wid not in self.seen:
             self.seen.add(wid)
             self.last_new = now
-        return b"204 No Content"
+        return b"204 No Content", b""
 
     def stats(self):
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -229,69 +224,13 @@ class Receiver:
         return b"404 Not Found", b""
 
 
-class Connection(asyncio.Protocol):
-    """HTTP/1.1 with keep-alive, parsed from the bytes as they arrive (a
-    Protocol rather than streams: fewer Python steps per request)."""
-
-    def __init__(self, receiver):
-        self.receiver = receiver
-        self.buffer = b""
-        self.transport = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            lines = self.buffer[:end].split(b"\r\n")
-            headers = {}
-            for line in lines[1:]:
-                key, _, value = line.partition(b":")
-                headers[key.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-            length = int(headers.get("content-length", "0"))
-            if len(self.buffer) < end + 4 + length:
-                return
-            body = self.buffer[end + 4:end + 4 + length]
-            self.buffer = self.buffer[end + 4 + length:]
-            method, target, _ = lines[0].split(b" ", 2)
-            path = target.split(b"?", 1)[0]
-            if path == self.receiver.path and method == b"POST":
-                status, payload = self.receiver.hook(headers, body), b""
-            else:
-                status, payload = self.receiver.control(method, path)
-            self.transport.write(b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: "
-                                 + str(len(payload)).encode() + b"\r\n\r\n" + payload)
-
-
-async def receive(args):
-    name, secret = args.secret.split("=", 1)
-    receiver = Receiver(name, secret)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(receiver), "127.0.0.1", args.port,
-                                      reuse_address=True, backlog=1024)
-    print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
-    async with server:
-        await server.serve_forever()
-
-
 def cmd_receive(args):
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    asyncio.run(receive(args))
+    name, secret = args.secret.split("=", 1)
+    serve(Receiver(name, secret), args.port)
 
 
 def receiver_get(port, path, method="GET"):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(method, path)
-    response = conn.getresponse()
-    payload = response.read()
-    conn.close()
-    if response.status != 200:
-        raise SystemExit(f"the receiver answered {method} {path} with {response.status}")
-    return json.loads(payload)
+    return helper_call(port, path, method, "the receiver")
 
 
 def cmd_stats(args):
@@ -523,13 +462,6 @@ def delivery_states(args):
     return states, events
 
 
-def percentile(sorted_values, p):
-    if not sorted_values:
-        return None
-    rank = max(1, -(-len(sorted_values) * p // 100))  # nearest rank
-    return sorted_values[int(rank) - 1]
-
-
 def cmd_check(args):
     """Waits until every expected webhook-id has arrived and then `grace_s`
     more (a duplicate would come from a retry), or until the timeout."""
@@ -591,16 +523,7 @@ def cmd_report(args):
     def res(b, key):
         return load(os.path.join(R, f"{b}-{key}.json"))
 
-    rows = []
-
-    def row(label, fn):
-        cells = []
-        for b in backends:
-            try:
-                cells.append(fn(b))
-            except Exception:  # a missing or failed phase shows as a dash
-                cells.append("—")
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    rows, row = table_rows(backends)
 
     def ms(us):
         return f"{us / 1000:.2f}" if us < 10_000 else f"{us / 1000:.1f}"

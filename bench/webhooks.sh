@@ -107,18 +107,8 @@ hooks() { # SUBCOMMAND ARGS...: the Python helpers, on core 1
 
 # start_receiver: the receiver on core 1, a helper until stopped.
 start_receiver() {
-  PORT=$RECEIVER_PORT port_free
-  taskset -c 1 python3 "$BENCH/webhooks.py" receive --port "$RECEIVER_PORT" --secret "bench=$SECRET" \
-    >"$WORK/receiver.out" 2>"$WORK/receiver.err" &
-  RECEIVER_PID=$!
-  HELPER_PIDS+=("$RECEIVER_PID")
-  for _ in $(seq 1 100); do
-    grep -q '^listening' "$WORK/receiver.out" 2>/dev/null && return
-    kill -0 "$RECEIVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  cat "$WORK/receiver.err" >&2
-  die "the receiver did not start"
+  start_helper receiver "$RECEIVER_PORT" python3 "$BENCH/webhooks.py" receive --port "$RECEIVER_PORT" --secret "bench=$SECRET"
+  RECEIVER_PID=$HELPER_PID
 }
 
 # run_poll KEY: the wrk run, with the server's poll cache lookups before and

@@ -27,8 +27,9 @@ pub struct DeclaredType {
     /// optional for `http`.
     #[serde(default)]
     pub output_schema: Option<SchemaSource>,
-    /// How long one attempt may take (`handler_timeout_secs` when absent);
-    /// for an `http` target that answered 202, how long it has to finish.
+    /// How long one attempt may take (`handler_timeout_secs` when absent):
+    /// for `http`, how long the target has to answer, and after a 202 how
+    /// long it has to finish the operation.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
     /// Attempts before the operation fails for good (`max_attempts` when
