@@ -10,7 +10,7 @@ use rocket::serde::json::{self, Value};
 
 use super::{Declared, InputSchema, InvalidInput, Limits};
 use crate::config::{secret_key, DeclaredType, OperationsConfig};
-use crate::domain::HandlerError;
+use crate::domain::{ErrorCode, HandlerError};
 use crate::handlers::{Attempt, Handler, Ran};
 use crate::outbound::{self, sign, OutboundClient, PRIVATE_TARGET};
 
@@ -144,7 +144,7 @@ impl Handler for HttpType {
                 Ok(Ran::Completed(result))
             }
             429 => Err(HandlerError {
-                code: crate::domain::ErrorCode::UpstreamRateLimited,
+                code: ErrorCode::UpstreamRateLimited,
                 message: "The target answered HTTP 429 (too many requests).".to_owned(),
                 retryable: true,
             }),

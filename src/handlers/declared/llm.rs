@@ -13,7 +13,7 @@ use rocket::serde::json::{json, Value};
 use super::{Declared, InputSchema, InvalidInput, Limits};
 use crate::config::{DeclaredType, OperationsConfig};
 use crate::domain::HandlerError;
-use crate::generator::chat::{answer_json, ChatClient, API_KEY_VAR};
+use crate::generator::chat::{answer_json, ChatClient};
 use crate::handlers::{Attempt, Handler, Ran};
 
 pub struct LlmType {
@@ -21,9 +21,9 @@ pub struct LlmType {
     prompt: Environment<'static>,
     /// The request without its messages.
     request: Value,
-    /// None without a key: every operation fails with
+    /// Why there is none (no key): every operation fails with
     /// `GENERATOR_UNAVAILABLE`.
-    chat: Option<Arc<ChatClient>>,
+    chat: Result<Arc<ChatClient>, String>,
 }
 
 impl LlmType {
@@ -31,7 +31,7 @@ impl LlmType {
         declared: Declared,
         settings: &DeclaredType,
         config: &OperationsConfig,
-        chat: Option<Arc<ChatClient>>,
+        chat: Result<Arc<ChatClient>, String>,
     ) -> Result<Self, String> {
         let path = settings
             .prompt
@@ -68,10 +68,10 @@ impl LlmType {
         if settings.stream {
             request["stream"] = json!(true);
         }
-        if chat.is_none() {
+        if let Err(reason) = &chat {
             tracing::warn!(
                 operation_type = declared.name,
-                "{API_KEY_VAR} is not set: operations of this type fail with GENERATOR_UNAVAILABLE"
+                "no model can be asked ({reason}): operations of this type fail with GENERATOR_UNAVAILABLE"
             );
         }
         Ok(LlmType {
@@ -91,9 +91,9 @@ impl Handler for LlmType {
 
     async fn run(&self, input: Value, attempt: Attempt) -> Result<Ran, HandlerError> {
         let name = &self.declared.name;
-        let chat = self.chat.as_ref().ok_or_else(|| {
+        let chat = self.chat.as_ref().map_err(|reason| {
             HandlerError::generator_unavailable(format!(
-                "Operation type {name} needs a model, and the service has no key for one ({API_KEY_VAR} is not set)."
+                "Operation type {name} needs a model, and the service cannot ask one: {reason}."
             ))
         })?;
         let prompt = self

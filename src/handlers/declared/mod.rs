@@ -21,11 +21,11 @@ use schema::JsonSchema;
 /// The handlers of the types `config` declares, or the one line that says
 /// which declaration cannot be used and why.
 pub fn build(config: &OperationsConfig) -> Result<Vec<Entry>, String> {
-    // One client for every llm type; none without a key, which each type
-    // then reports on every operation rather than pretend.
+    // One client for every llm type; without one (no key), each type says
+    // why on every operation rather than pretend.
     let chat = match config.types.values().any(|t| t.kind == DeclaredKind::Llm) {
-        true => ChatClient::new(&config.openai).ok().map(Arc::new),
-        false => None,
+        true => ChatClient::new(&config.openai).map(Arc::new),
+        false => Err("no declared type asks a model".to_owned()),
     };
     config
         .types
@@ -42,7 +42,7 @@ fn build_one(
     name: &str,
     declared: &DeclaredType,
     config: &OperationsConfig,
-    chat: Option<Arc<ChatClient>>,
+    chat: Result<Arc<ChatClient>, String>,
 ) -> Result<Arc<dyn Handler>, String> {
     let input = JsonSchema::load(&declared.input_schema).map_err(|e| format!("input_schema: {e}"))?;
     if input.document.get("type") != Some(&json!("object")) {
