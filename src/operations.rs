@@ -145,16 +145,31 @@ impl Operations {
         self.store.renew(token, lease).await
     }
 
-    /// processing → completed; false when the claim was lost.
-    pub async fn complete(&self, token: &ClaimToken, result: &Value) -> Result<bool, StoreError> {
+    /// processing → completed; the operation as it finished, `None` when
+    /// the claim was lost.
+    pub async fn complete(
+        &self,
+        token: &ClaimToken,
+        result: &Value,
+    ) -> Result<Option<Operation>, StoreError> {
         let writing = self.changes.writing(token.id);
-        Ok(writing.written(self.store.complete(token, result).await?.as_ref()))
+        let completed = self.store.complete(token, result).await?;
+        writing.written(completed.as_ref());
+        Ok(completed)
     }
 
-    /// processing → failed; false when the claim was lost.
-    pub async fn fail(&self, token: &ClaimToken, code: ErrorCode, message: &str) -> Result<bool, StoreError> {
+    /// processing → failed; the operation as it finished, `None` when the
+    /// claim was lost.
+    pub async fn fail(
+        &self,
+        token: &ClaimToken,
+        code: ErrorCode,
+        message: &str,
+    ) -> Result<Option<Operation>, StoreError> {
         let writing = self.changes.writing(token.id);
-        Ok(writing.written(self.store.fail(token, code, message).await?.as_ref()))
+        let failed = self.store.fail(token, code, message).await?;
+        writing.written(failed.as_ref());
+        Ok(failed)
     }
 
     /// processing → pending after `delay`; false when the claim was lost.

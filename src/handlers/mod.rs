@@ -20,9 +20,11 @@ use rocket::serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::completion::CompletionTokens;
 use crate::domain::{HandlerError, Progress};
+use crate::store::ClaimToken;
 
-pub use input::{nul_at, read as read_input, InvalidInput};
+pub use input::{nul_at, read as read_input, InvalidInput, Text};
 use registry::upper_camel_case;
 pub use registry::{CreateOperation, OperationTypes, Registry};
 
@@ -72,14 +74,37 @@ pub trait Handler: Send + Sync {
     }
 }
 
-/// What a handler knows of the attempt it runs.
+/// What a handler knows of the attempt it runs: the claim it runs under,
+/// and where it reports progress.
 pub struct Attempt {
-    pub operation_id: Uuid,
-    /// 1 for the first.
-    pub number: u32,
-    /// What a target that finishes the operation later presents to do so.
-    pub completion_token: String,
+    claim: ClaimToken,
+    completion_tokens: CompletionTokens,
     pub progress: Progress,
+}
+
+impl Attempt {
+    pub fn new(claim: ClaimToken, completion_tokens: CompletionTokens, progress: Progress) -> Self {
+        Attempt {
+            claim,
+            completion_tokens,
+            progress,
+        }
+    }
+
+    pub fn operation_id(&self) -> Uuid {
+        self.claim.id
+    }
+
+    /// 1 for the first.
+    pub fn number(&self) -> u32 {
+        u32::try_from(self.claim.attempt).unwrap_or_default()
+    }
+
+    /// What a target that finishes the operation later presents to do so;
+    /// made only for the handlers that hand operations on.
+    pub fn completion_token(&self) -> String {
+        self.completion_tokens.mint(&self.claim)
+    }
 }
 
 /// How a handler's run ended well.
@@ -114,15 +139,15 @@ pub struct InputSchema {
     pub optional: bool,
 }
 
-/// `input` as it is stored, unless a string in it holds what a backend
-/// cannot store.
-fn storable(input: Value) -> Result<Value, InvalidInput> {
-    match input::nul_at(&input, "input") {
+/// `value` as it is stored, unless a string in it (named below `root`)
+/// holds what a backend cannot store.
+pub fn storable(value: Value, root: &str) -> Result<Value, InvalidInput> {
+    match input::nul_at(&value, root) {
         Some(field) => Err(InvalidInput::new(
             &field,
             "must not hold the NUL character (U+0000), which cannot be stored",
         )),
-        None => Ok(input),
+        None => Ok(value),
     }
 }
 
@@ -134,7 +159,7 @@ impl<T: OperationType> Handler for Typed<T> {
     fn accept(&self, input: Value) -> Result<Value, InvalidInput> {
         let input: T::Input = input::read("input", input)?;
         let input = json::to_value(input).map_err(|e| InvalidInput::new("input", e.to_string()))?;
-        storable(input)
+        storable(input, "input")
     }
 
     async fn run(&self, input: Value, attempt: Attempt) -> Result<Ran, HandlerError> {

@@ -14,14 +14,11 @@ use crate::auth::bearer_token;
 use crate::completion::CompletionTokens;
 use crate::domain::{ErrorCode, Operation, Status};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::handlers::{nul_at, read_input, InvalidInput, Registry};
+use crate::handlers::{read_input, storable, Registry, Text};
 use crate::operations::Operations;
 use crate::store::ClaimToken;
 use crate::telemetry::{Metrics, RequestSpan};
 use crate::workers::WorkerPool;
-
-/// The longest `error_message` a target may give, in characters.
-const MAX_ERROR_MESSAGE_CHARS: usize = 2000;
 
 /// The body of `…/complete`.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -37,8 +34,8 @@ pub struct CompleteRequest {
 #[serde(crate = "rocket::serde", deny_unknown_fields)]
 pub struct FailRequest {
     /// Why it failed, for people; stored as the operation's error_message.
-    #[schema(min_length = 1, max_length = 2000)]
-    error_message: String,
+    #[schema(inline)]
+    error_message: Text<2000>,
 }
 
 /// `Authorization: Bearer <token>`, as sent; checked against the operation
@@ -94,11 +91,7 @@ pub(crate) async fn complete_operation(
         metrics,
         span,
     };
-    let CompleteRequest { result } = read_input("body", body?.0)?;
-    if let Some(field) = nul_at(&result, "body.result") {
-        let message = "must not hold the NUL character (U+0000), which cannot be stored";
-        return Err(InvalidInput::new(&field, message).into());
-    }
+    let CompleteRequest { result } = read_input("body", storable(body?.0, "body")?)?;
     // A spent token is told so whatever the result; a result for an
     // operation that still awaits one must fit its type.
     let operation = operations.find(claim.id).await?;
@@ -149,17 +142,10 @@ pub(crate) async fn fail_operation(
         metrics,
         span,
     };
-    let FailRequest { error_message } = read_input("body", body?.0)?;
-    let error_message = error_message.trim();
-    if error_message.is_empty() || error_message.chars().count() > MAX_ERROR_MESSAGE_CHARS {
-        let message = format!("must be 1 to {MAX_ERROR_MESSAGE_CHARS} characters, not blank");
-        return Err(InvalidInput::new("body.error_message", message).into());
-    }
-    if error_message.contains('\0') {
-        let message = "must not hold the NUL character (U+0000), which cannot be stored";
-        return Err(InvalidInput::new("body.error_message", message).into());
-    }
-    finishing.finish(&claim, Finish::Fail(error_message)).await
+    let FailRequest { error_message } = read_input("body", storable(body?.0, "body")?)?;
+    finishing
+        .finish(&claim, Finish::Fail(error_message.as_str()))
+        .await
 }
 
 enum Finish<'a> {
@@ -191,7 +177,7 @@ fn claim_of(
 impl Finishing<'_> {
     async fn finish(&self, claim: &ClaimToken, finish: Finish<'_>) -> ApiResult<Json<Operation>> {
         let id = claim.id;
-        let written = match finish {
+        let finished = match finish {
             Finish::Complete(result) => self.operations.complete(claim, result).await?,
             Finish::Fail(message) => {
                 self.operations
@@ -199,21 +185,10 @@ impl Finishing<'_> {
                     .await?
             }
         };
-        if !written {
-            return Err(ApiError::CompletionTokenSpent);
-        }
+        let operation = finished.ok_or(ApiError::CompletionTokenSpent)?;
         // A handler may still wait here for the target's answer.
         self.workers.stop_handler(id);
-        let operation = self
-            .operations
-            .find(id)
-            .await?
-            .ok_or(ApiError::OperationNotFound)?;
-        let code = operation.error_code.map_or("", ErrorCode::as_str);
-        self.metrics
-            .operations_finished
-            .with_label_values(&[&operation.operation_type, operation.status.as_str(), code])
-            .inc();
+        self.metrics.count_finished(&operation);
         self.span.0.in_scope(|| {
             tracing::info!(operation_id = %id, status = operation.status.as_str(), "operation.finished_by_target");
         });

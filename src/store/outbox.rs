@@ -200,14 +200,16 @@ impl OutboxStatements {
                 ),
             )),
             // A claim moves the delivery's due time to the lease's end: if
-            // the process dies, it is due again then.
+            // the process dies, it is due again then. The picked rows are
+            // pending and locked, so the UPDATE finds them by id alone, as
+            // the operations' claim does (see there why).
             claim: sql(format!(
                 "WITH due AS MATERIALIZED (
                      SELECT id FROM webhook_deliveries
                       WHERE state = 'pending' AND next_attempt_at <= {now}
                       ORDER BY next_attempt_at LIMIT $2 {skip_locked})
                  UPDATE webhook_deliveries SET next_attempt_at = {lease_end}
-                  WHERE id IN (SELECT id FROM due) AND state = 'pending'
+                  WHERE id IN (SELECT id FROM due)
                  RETURNING id, operation_id, endpoint, url, webhook_id, event_type, payload, attempts",
                 skip_locked = d.skip_locked(),
                 lease_end = d.now_plus("$1"),

@@ -9,6 +9,8 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use crate::domain::{ErrorCode, Operation};
+
 /// Every metric the service exports. Clones share the metrics.
 #[derive(Clone)]
 pub struct Metrics {
@@ -16,8 +18,8 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     http_request_duration: HistogramVec,
     pub operations_created: IntCounterVec,
-    pub operations_finished: IntCounterVec,
-    pub operation_duration: HistogramVec,
+    operations_finished: IntCounterVec,
+    operation_duration: HistogramVec,
     pub lease_expiries: IntCounterVec,
     pub unreadable_rows: IntCounterVec,
     pub long_poll_waiters: IntGauge,
@@ -67,7 +69,7 @@ impl Metrics {
             operations_finished: IntCounterVec::new(
                 Opts::new(
                     "operations_finished_total",
-                    "Operations finished by this process's workers, by type, status and error code.",
+                    "Operations finished by this process (its workers, or targets finishing through it), by type, status and error code.",
                 ),
                 &["operation_type", "status", "error_code"],
             )?,
@@ -183,6 +185,23 @@ impl Metrics {
 
     /// Counts a request answered with `status` by `route` (its template),
     /// and how long it took.
+    /// Counts `operation`, just finished, and how long it took from its
+    /// creation.
+    pub fn count_finished(&self, operation: &Operation) {
+        let operation_type = operation.operation_type.as_str();
+        let status = operation.status.as_str();
+        let code = operation.error_code.map_or("", ErrorCode::as_str);
+        self.operations_finished
+            .with_label_values(&[operation_type, status, code])
+            .inc();
+        let age = (operation.updated_at - operation.created_at)
+            .to_std()
+            .unwrap_or_default();
+        self.operation_duration
+            .with_label_values(&[operation_type, status])
+            .observe(age.as_secs_f64());
+    }
+
     pub fn observe_request(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
         let observe = |series: &RequestSeries| {
             series.requests.inc();

@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use rocket::tokio::sync::watch;
 use rocket::tokio::{self, time};
 use uuid::Uuid;
 
 use super::{backoff, Phase, WorkerPool};
-use crate::domain::{ErrorCode, HandlerError, Progress, Status};
+use crate::domain::{ErrorCode, HandlerError, Operation, Progress};
 use crate::handlers::{nul_at, Attempt, Limits, Ran};
 use crate::report::Chain;
 use crate::store::{Claimed, StoreError};
@@ -42,12 +41,7 @@ impl WorkerPool {
         let timeout = handler.limits().timeout.unwrap_or(settings.handler_timeout);
         let input = claimed.input.clone();
         let (progress, mut reports) = Progress::channel();
-        let attempt = Attempt {
-            operation_id: token.id,
-            number: u32::try_from(token.attempt).unwrap_or_default(),
-            completion_token: self.inner.completion_tokens.mint(token),
-            progress,
-        };
+        let attempt = Attempt::new(token.clone(), self.inner.completion_tokens.clone(), progress);
         let mut task = tokio::spawn(async move { handler.run(input, attempt).await });
         self.running().insert(token.id, task.abort_handle());
         // Progress is written at once, then at most once per interval: a
@@ -118,11 +112,11 @@ impl WorkerPool {
                 HandlerError::failed("The result holds the NUL character (U+0000), which cannot be stored.")
             }
             Outcome::Finished(Ok(Ran::Completed(result))) => {
-                let written = operations.complete(token, &result).await?;
-                self.count_finished(claimed, Status::Completed, None, written);
+                let completed = operations.complete(token, &result).await?;
+                self.count_finished(completed.as_ref());
                 log_write(
                     id,
-                    written,
+                    completed.is_some(),
                     || tracing::info!(operation_id = %id, "operation.completed"),
                 );
                 return Ok(());
@@ -184,9 +178,9 @@ impl WorkerPool {
                 tracing::info!(operation_id = %id, error_code = code, error_message = message, retry_in_ms, "operation.retrying");
             });
         } else {
-            let written = operations.fail(token, error.code, message).await?;
-            self.count_finished(claimed, Status::Failed, Some(error.code), written);
-            log_write(id, written, || {
+            let failed = operations.fail(token, error.code, message).await?;
+            self.count_finished(failed.as_ref());
+            log_write(id, failed.is_some(), || {
                 tracing::info!(operation_id = %id, error_code = code, error_message = message, "operation.failed");
             });
         }
@@ -201,24 +195,10 @@ impl WorkerPool {
             .unwrap_or_default()
     }
 
-    fn count_finished(&self, claimed: &Claimed, status: Status, code: Option<ErrorCode>, written: bool) {
-        if !written {
-            return;
+    fn count_finished(&self, finished: Option<&Operation>) {
+        if let Some(operation) = finished {
+            self.inner.metrics.count_finished(operation);
         }
-        let metrics = &self.inner.metrics;
-        let operation_type = claimed.operation.operation_type.as_str();
-        let code = code.map_or("", ErrorCode::as_str);
-        metrics
-            .operations_finished
-            .with_label_values(&[operation_type, status.as_str(), code])
-            .inc();
-        let age = (Utc::now() - claimed.operation.created_at)
-            .to_std()
-            .unwrap_or_default();
-        metrics
-            .operation_duration
-            .with_label_values(&[operation_type, status.as_str()])
-            .observe(age.as_secs_f64());
     }
 }
 

@@ -1,15 +1,13 @@
 //! A stand-in for an OpenAI-compatible chat-completions server, on
 //! loopback, answering each request as the test scripted.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use rocket::serde::json::{json, Value};
 use rocket::tokio::io::AsyncWriteExt;
-use rocket::tokio::net::{TcpListener, TcpStream};
-use rocket::tokio::task::JoinHandle;
+use rocket::tokio::net::TcpStream;
 
-use crate::wire::{hang, read_request, respond};
+use crate::wire::{hang, read_request, respond, ScriptedServer};
 
 #[derive(Clone)]
 pub enum Reply {
@@ -42,41 +40,21 @@ pub struct Seen {
 
 pub struct FakeOpenAi {
     pub base_url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    accepting: JoinHandle<()>,
+    server: ScriptedServer<Seen>,
 }
 
 impl FakeOpenAi {
     /// Answers with `script` in order, then with `then` for ever after.
     pub async fn start(script: Vec<Reply>, then: Reply) -> FakeOpenAi {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
-        let accepting = rocket::tokio::spawn({
-            let seen = seen.clone();
-            async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let reply = script.lock().unwrap().pop_front().unwrap_or_else(|| then.clone());
-                    rocket::tokio::spawn(answer(stream, reply, seen.clone()));
-                }
-            }
-        });
+        let server = ScriptedServer::start(script, then, answer).await;
         FakeOpenAi {
-            base_url,
-            seen,
-            accepting,
+            base_url: format!("http://{}/v1", server.address),
+            server,
         }
     }
 
     pub fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        self.accepting.abort();
+        self.server.requests()
     }
 }
 

@@ -2,14 +2,13 @@
 //! loopback, answering each request as the test scripted and keeping what
 //! it was sent.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use rocket::serde::json::Value;
 use rocket::tokio::net::{TcpListener, TcpStream};
-use rocket::tokio::task::JoinHandle;
 
-use crate::wire::{hang, read_request, respond};
+use crate::wire::{hang, read_request, respond, ScriptedServer};
 
 #[derive(Clone)]
 pub enum Reply {
@@ -45,38 +44,22 @@ impl Seen {
 pub struct FakeTarget {
     /// Where the target listens: `http://127.0.0.1:<port>/run`.
     pub url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    accepting: JoinHandle<()>,
+    server: ScriptedServer<Seen>,
 }
 
 impl FakeTarget {
     /// Answers with `script` in order, then with `then` for ever after.
     pub async fn start(script: Vec<Reply>, then: Reply) -> FakeTarget {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/run", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
-        let accepting = rocket::tokio::spawn({
-            let seen = seen.clone();
-            async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let reply = script.lock().unwrap().pop_front().unwrap_or_else(|| then.clone());
-                    rocket::tokio::spawn(answer(stream, reply, seen.clone()));
-                }
-            }
-        });
-        FakeTarget { url, seen, accepting }
+        let server = ScriptedServer::start(script, then, answer).await;
+        FakeTarget {
+            url: format!("http://{}/run", server.address),
+            server,
+        }
     }
 
     /// Every request seen so far, in the order they came.
     pub fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeTarget {
-    fn drop(&mut self) {
-        self.accepting.abort();
+        self.server.requests()
     }
 }
 

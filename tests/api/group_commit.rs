@@ -120,10 +120,13 @@ async fn run_outcomes_written_together_each_land_and_a_lost_claim_changes_nothin
         let token = token.clone();
         async move {
             match n {
-                0..=3 => store.complete(&token, &result).await,
-                4..=7 => store.fail(&token, ErrorCode::HandlerError, "broke").await,
+                0..=3 => store.complete(&token, &result).await.map(|c| c.is_some()),
+                4..=7 => store
+                    .fail(&token, ErrorCode::HandlerError, "broke")
+                    .await
+                    .map(|f| f.is_some()),
                 8..=10 => store.retry_later(&token, Duration::from_secs(60)).await,
-                _ => store.complete(&lost, &result).await,
+                _ => store.complete(&lost, &result).await.map(|c| c.is_some()),
             }
         }
     }))

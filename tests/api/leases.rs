@@ -64,16 +64,25 @@ async fn a_worker_that_lost_its_claim_cannot_write_its_outcome(backend: Backend)
     app.workers().expire_leases().await.unwrap();
     let current = app.claim_one("new-worker", LONG).await;
 
-    assert!(!store.complete(&late.token, &json!("stale")).await.unwrap());
-    assert!(!store
+    assert!(store
+        .complete(&late.token, &json!("stale"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
         .fail(&late.token, ErrorCode::HandlerError, "stale")
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     assert!(!store.renew(&late.token, LONG).await.unwrap());
     assert!(!store.give_back(&late.token).await.unwrap());
     assert_eq!(app.poll(id).await["status"], "processing");
 
-    assert!(store.complete(&current.token, &json!("fresh")).await.unwrap());
+    assert!(store
+        .complete(&current.token, &json!("fresh"))
+        .await
+        .unwrap()
+        .is_some());
     let operation = app.poll(id).await;
     assert_eq!(operation["status"], "completed");
     assert_eq!(operation["result"], "fresh");
@@ -84,14 +93,15 @@ async fn a_finished_operation_never_changes_again(backend: Backend) {
     let store = app.operations();
     let id = app.create("echo", json!({})).await;
     let claimed = app.claim_one("worker", LONG).await;
-    assert!(store.complete(&claimed.token, &json!(1)).await.unwrap());
+    assert!(store.complete(&claimed.token, &json!(1)).await.unwrap().is_some());
     let finished = app.poll(id).await;
 
-    assert!(!store.complete(&claimed.token, &json!(2)).await.unwrap());
-    assert!(!store
+    assert!(store.complete(&claimed.token, &json!(2)).await.unwrap().is_none());
+    assert!(store
         .fail(&claimed.token, ErrorCode::Timeout, "late")
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     assert!(!store.retry_later(&claimed.token, Duration::ZERO).await.unwrap());
     assert!(store.cancel(id).await.unwrap().is_none());
     app.workers().expire_leases().await.unwrap();
@@ -160,6 +170,7 @@ async fn every_write_is_committed_by_the_time_it_returns(backend: Backend) {
             .operations()
             .complete(&claimed.token, &json!(1))
             .await
-            .unwrap());
+            .unwrap()
+            .is_some());
     }
 }

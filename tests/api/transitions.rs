@@ -55,11 +55,16 @@ async fn attempt(app: &TestApp, transition: Transition, id: Uuid, attempts: i32)
             let claimed = operations.claim("another-worker", lease, 1000).await.unwrap();
             claimed.claimed.iter().any(|c| c.token.id == id)
         }
-        Transition::Complete => operations.complete(&token, &json!("done")).await.unwrap(),
+        Transition::Complete => operations
+            .complete(&token, &json!("done"))
+            .await
+            .unwrap()
+            .is_some(),
         Transition::Fail => operations
             .fail(&token, ErrorCode::HandlerError, "failed")
             .await
-            .unwrap(),
+            .unwrap()
+            .is_some(),
         Transition::RetryLater => operations.retry_later(&token, Duration::ZERO).await.unwrap(),
         Transition::GiveBack => operations.give_back(&token).await.unwrap(),
         Transition::Cancel => operations.cancel(id).await.unwrap().is_some(),

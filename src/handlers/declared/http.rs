@@ -80,12 +80,12 @@ impl HttpType {
             .post(&self.url)
             .map_err(|unfit| HandlerError::failed(format!("The target's URL cannot be called: it {unfit}.")))?
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(OPERATION_ID_HEADER, attempt.operation_id.to_string())
-            .header(ATTEMPT_HEADER, attempt.number.to_string())
-            .header(COMPLETION_TOKEN_HEADER, &attempt.completion_token);
+            .header(OPERATION_ID_HEADER, attempt.operation_id().to_string())
+            .header(ATTEMPT_HEADER, attempt.number().to_string())
+            .header(COMPLETION_TOKEN_HEADER, attempt.completion_token());
         Ok(match &self.credentials {
             Credentials::Signature(key) => {
-                let id = format!("msg_{}_{}", attempt.operation_id.simple(), attempt.number);
+                let id = format!("msg_{}_{}", attempt.operation_id().simple(), attempt.number());
                 let timestamp = chrono::Utc::now().timestamp();
                 request
                     .header("webhook-id", &id)

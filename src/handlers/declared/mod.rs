@@ -82,7 +82,7 @@ struct Declared {
 impl Declared {
     fn accept(&self, input: Value) -> Result<Value, InvalidInput> {
         self.input.check("input", &input)?;
-        storable(input)
+        storable(input, "input")
     }
 
     fn input_schema(&self) -> InputSchema {
