@@ -92,6 +92,21 @@ start_baseline() {
     || die "the hyper baseline did not answer on port $port"
 }
 
+# copy_server_build: SERVER_BIN, a copy of the build measured, so that a
+# rebuild during the run (the sources may move on meanwhile) does not change
+# the server between phases; BUILD_NOTE, what the report says of it.
+copy_server_build() {
+  SERVER_BIN="$WORK/longrun"
+  cp "$BIN" "$SERVER_BIN"
+  BUILD_NOTE="\`target/release/longrun\` built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC') at commit $(git log -1 --format=%h)"
+  local dirty newer
+  dirty=$(git status --porcelain -- src migrations Cargo.toml Cargo.lock | wc -l)
+  [[ $dirty -gt 0 ]] && BUILD_NOTE+=" with uncommitted changes to $dirty files"
+  newer=$(find src migrations resources build.rs Cargo.toml Cargo.lock -newer "$BIN" 2>/dev/null | wc -l)
+  [[ $newer -gt 0 ]] && BUILD_NOTE+=" ($newer source files are newer than the binary)"
+  BUILD_NOTE+=", copied at the start of the run"
+}
+
 # start_work PREFIX: a fresh work directory, removed (with every process and
 # database of the run) on any exit.
 start_work() {

@@ -59,16 +59,7 @@ else
 fi
 start_work longrun-declared
 
-# The build measured: a copy, so that a rebuild during the run (the sources
-# may move on meanwhile) does not change the server between phases.
-SERVER_BIN="$WORK/longrun"
-cp "$BIN" "$SERVER_BIN"
-BUILD_NOTE="\`target/release/longrun\` built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC') at commit $(git log -1 --format=%h)"
-DIRTY=$(git status --porcelain -- src migrations Cargo.toml Cargo.lock | wc -l)
-[[ $DIRTY -gt 0 ]] && BUILD_NOTE+=" with uncommitted changes to $DIRTY files"
-NEWER=$(find src migrations resources build.rs Cargo.toml Cargo.lock -newer "$BIN" 2>/dev/null | wc -l)
-[[ $NEWER -gt 0 ]] && BUILD_NOTE+=" ($NEWER source files are newer than the binary)"
-BUILD_NOTE+=", copied at the start of the run"
+copy_server_build
 
 # Fresh credentials per run, given to the server and the target.
 RANDOM_KEY=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(24)).decode())')

@@ -44,14 +44,7 @@ raise_open_files 4096
 build_service
 start_work longrun-owners
 
-# The build measured: a copy, so that a rebuild during the run (the sources
-# may move on meanwhile) does not change the server between phases.
-SERVER_BIN="$WORK/longrun"
-cp "$BIN" "$SERVER_BIN"
-BUILD_NOTE="\`target/release/longrun\` built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC') at commit $(git log -1 --format=%h)"
-DIRTY=$(git status --porcelain -- src migrations Cargo.toml Cargo.lock | wc -l)
-[[ $DIRTY -gt 0 ]] && BUILD_NOTE+=" with uncommitted changes to $DIRTY files"
-BUILD_NOTE+=", copied at the start of the run"
+copy_server_build
 
 # A fresh secret per run, exported to the script's children (the servers
 # and the token minting need it); never written to a file.
