@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the Python drivers of bench/ share (Python 3.11 standard library only).
 
-The drivers (cheap_polling.py, declared_types.py, owners.py,
+The drivers (cheap_polling.py, cold_polls.py, declared_types.py, owners.py,
 poll_limits.py, population.py, webhooks.py, work_throughput.py) import from
 here and from no other driver: the command line of a driver, the results of
 a run (and writing them), a percentile, the realistic operation results

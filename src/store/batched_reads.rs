@@ -3,6 +3,7 @@
 //! polls or of unknown ids costs a few database round trips, not one each.
 //! A read that finds nothing waiting is sent at once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rocket::tokio::{self, sync::mpsc, sync::oneshot, sync::Semaphore};
@@ -20,7 +21,7 @@ const MAX_BATCH: usize = 128;
 /// database answers, and well below the pool's size, which writes need too.
 const IN_FLIGHT: usize = 4;
 
-type Reply = oneshot::Sender<Result<Option<Operation>, StoreError>>;
+type Reply = oneshot::Sender<Result<Option<Arc<Operation>>, StoreError>>;
 
 /// The queue of the reading task. Cheap to clone.
 #[derive(Clone)]
@@ -37,7 +38,7 @@ impl BatchedReads {
     }
 
     /// The operation with this id, if there is one.
-    pub async fn find(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
+    pub async fn find(&self, id: Uuid) -> Result<Option<Arc<Operation>>, StoreError> {
         let (reply, found) = oneshot::channel();
         let stopped = || StoreError::Stopped("batched reads");
         self.queue.send((id, reply)).map_err(|_| stopped())?;
@@ -79,9 +80,12 @@ async fn answer(db: &Db, statements: &Statements, batch: Vec<(Uuid, Reply)>) {
     };
     match rows {
         Ok(rows) => {
-            let by_id = record::operations_by_id(&rows);
-            // Several reads of one operation may wait in a batch: each gets
-            // the answer.
+            // Several reads of one operation may wait in a batch: they share
+            // the one read.
+            let by_id: HashMap<_, _> = record::operations_by_id(&rows)
+                .into_iter()
+                .map(|(id, read)| (id, read.map(Arc::new)))
+                .collect();
             for (id, reply) in batch {
                 // A caller that went away no longer needs its answer.
                 let _ = reply.send(by_id.get(&id).cloned().transpose());

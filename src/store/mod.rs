@@ -200,7 +200,7 @@ impl Store {
 
     /// The same, read together with the other reads asked for at the same
     /// moment: for polls, many of which may miss at once.
-    pub async fn find_gathered(&self, id: Uuid) -> Result<Option<Operation>, StoreError> {
+    pub async fn find_gathered(&self, id: Uuid) -> Result<Option<Arc<Operation>>, StoreError> {
         self.misses.find(id).await
     }
 
