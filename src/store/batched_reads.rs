@@ -2,14 +2,23 @@
 //! misses waiting at the same moment share one query, so a burst of first
 //! polls or of unknown ids costs a few database round trips, not one each.
 //! A read that finds nothing waiting is sent at once.
+//!
+//! A few readers take turns: while one's query is out, the next gathers
+//! what arrives meanwhile. Each keeps its connection while reads keep
+//! coming, rather than giving it back to the pool after every query
+//! ([`Connection`] says what that costs), unless the pool has no other
+//! connection to give. Measured in BENCHMARKS.md ("Cold polls after a
+//! restart").
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use rocket::tokio::{self, sync::mpsc, sync::oneshot, sync::Semaphore};
+use rocket::tokio::sync::{mpsc, oneshot, Mutex};
+use rocket::tokio::{self, time};
 use uuid::Uuid;
 
-use super::db::{Column, Db, Param};
+use super::db::{Column, Connection, Db, Param};
 use super::record;
 use super::statements::Statements;
 use super::StoreError;
@@ -17,23 +26,36 @@ use crate::domain::Operation;
 
 /// The most ids one query asks for.
 const MAX_BATCH: usize = 128;
-/// Queries in flight at once: enough that the next batch gathers while the
-/// database answers, and well below the pool's size, which writes need too.
-const IN_FLIGHT: usize = 4;
+/// Readers, and so queries in flight at once: enough that the next batch
+/// gathers while the database answers, and well below the pool's size,
+/// which writes need too.
+const READERS: usize = 4;
+/// How long a reader keeps its connection with nothing to read: long
+/// enough to span the gaps of a steady stream of misses, short enough that
+/// an idle service soon holds none (and the pool can close at shutdown).
+const LINGER: Duration = Duration::from_millis(50);
 
 type Reply = oneshot::Sender<Result<Option<Arc<Operation>>, StoreError>>;
+type Waiting = Arc<Mutex<mpsc::UnboundedReceiver<(Uuid, Reply)>>>;
 
-/// The queue of the reading task. Cheap to clone.
+/// The queue of the readers. Cheap to clone.
 #[derive(Clone)]
 pub(super) struct BatchedReads {
     queue: mpsc::UnboundedSender<(Uuid, Reply)>,
 }
 
 impl BatchedReads {
-    /// Starts the reading task; it ends when the last clone is dropped.
+    /// Starts the readers; they end when the last clone is dropped.
     pub fn start(db: Db, statements: Arc<Statements>) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(read_in_batches(db, statements, waiting));
+        let waiting: Waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..READERS {
+            tokio::spawn(read_in_batches(
+                db.clone(),
+                Arc::clone(&statements),
+                Arc::clone(&waiting),
+            ));
+        }
         BatchedReads { queue }
     }
 
@@ -46,35 +68,64 @@ impl BatchedReads {
     }
 }
 
-async fn read_in_batches(
-    db: Db,
-    statements: Arc<Statements>,
-    mut waiting: mpsc::UnboundedReceiver<(Uuid, Reply)>,
-) {
-    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
-    // The permit is taken before the batch: while every query is out, what
-    // arrives waits in the queue and goes out together.
-    while let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await {
+/// One reader: takes what is waiting whenever it is its turn, and answers
+/// it over the connection it keeps while reads keep coming.
+async fn read_in_batches(db: Db, statements: Arc<Statements>, waiting: Waiting) {
+    let mut kept: Option<Connection> = None;
+    loop {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        if waiting.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        let next = async { waiting.lock().await.recv_many(&mut batch, MAX_BATCH).await };
+        let received = match kept {
+            // Both the lock and recv_many are cancel safe: nothing is lost.
+            Some(_) => match time::timeout(LINGER, next).await {
+                Ok(received) => received,
+                Err(_) => {
+                    kept = None;
+                    continue;
+                }
+            },
+            None => next.await,
+        };
+        if received == 0 {
             return;
         }
-        let (db, statements) = (db.clone(), Arc::clone(&statements));
-        tokio::spawn(async move {
-            answer(&db, &statements, batch).await;
-            drop(permit);
-        });
+        let connection = match kept.take() {
+            Some(connection) => connection,
+            None => match db.acquire().await {
+                Ok(connection) => connection,
+                Err(error) => {
+                    answer_all(batch, &error);
+                    continue;
+                }
+            },
+        };
+        // On a task of its own, so that a panic answering one batch fails
+        // that batch (its callers see the reads stopped), not the reader.
+        let statements = Arc::clone(&statements);
+        kept = tokio::spawn(answer(connection, statements, batch))
+            .await
+            .ok()
+            .flatten()
+            // Never the pool's last connection: writes and the workers must
+            // not wait behind a stream of misses.
+            .filter(|_| db.has_spare());
     }
 }
 
 /// Answers each read of `batch` as if it were alone: a row that cannot be
-/// read is the answer of its own read only.
-async fn answer(db: &Db, statements: &Statements, batch: Vec<(Uuid, Reply)>) {
+/// read is the answer of its own read only. Gives the connection back
+/// unless the query failed, which may have broken it.
+async fn answer(
+    mut connection: Connection,
+    statements: Arc<Statements>,
+    batch: Vec<(Uuid, Reply)>,
+) -> Option<Connection> {
     let rows = match batch.as_slice() {
-        [(id, _)] => db.rows(&statements.find, vec![Param::Id(*id)]).await,
+        [(id, _)] => connection.rows(&statements.find, vec![Param::Id(*id)]).await,
         _ => {
             let ids = batch.iter().map(|(id, _)| *id).collect();
-            db.rows(&statements.find_many, vec![Param::Column(Column::Ids(ids))])
+            connection
+                .rows(&statements.find_many, vec![Param::Column(Column::Ids(ids))])
                 .await
         }
     };
@@ -90,11 +141,17 @@ async fn answer(db: &Db, statements: &Statements, batch: Vec<(Uuid, Reply)>) {
                 // A caller that went away no longer needs its answer.
                 let _ = reply.send(by_id.get(&id).cloned().transpose());
             }
+            Some(connection)
         }
         Err(error) => {
-            for (_, reply) in batch {
-                let _ = reply.send(Err(error.clone()));
-            }
+            answer_all(batch, &error);
+            None
         }
+    }
+}
+
+fn answer_all(batch: Vec<(Uuid, Reply)>, error: &StoreError) {
+    for (_, reply) in batch {
+        let _ = reply.send(Err(error.clone()));
     }
 }

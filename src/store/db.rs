@@ -15,7 +15,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::types::Json;
-use sqlx::{FromRow, PgPool, Postgres, Row as _, Sqlite, SqlitePool};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, Row as _, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -100,21 +100,15 @@ impl Db {
     /// run to its end, which reading fewer rows would leave for later (sqlx
     /// issue 2099).
     pub(super) async fn rows(&self, sql: &str, params: Vec<Param<'_>>) -> Result<Vec<Row>, StoreError> {
+        self.acquire().await?.rows(sql, params).await
+    }
+
+    /// A connection of the pool, for a part that runs many statements in a
+    /// row (see [`Connection`]).
+    pub(super) async fn acquire(&self) -> Result<Connection, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool) => {
-                let mut connection = connect(pool).await?;
-                let rows = bind_sqlite(sqlx::query(sql), params)
-                    .fetch_all(&mut *connection)
-                    .await?;
-                rows.into_iter().map(Row::Sqlite).collect()
-            }
-            Db::Postgres(pool) => {
-                let mut connection = connect(pool).await?;
-                let rows = bind_postgres(sqlx::query(sql), params)
-                    .fetch_all(&mut *connection)
-                    .await?;
-                rows.into_iter().map(Row::Postgres).collect()
-            }
+            Db::Sqlite(pool) => Connection::Sqlite(connect(pool).await?),
+            Db::Postgres(pool) => Connection::Postgres(Box::new(connect(pool).await?)),
         })
     }
 
@@ -148,6 +142,13 @@ impl Db {
         }
     }
 
+    /// Whether another part asking for a connection now would get one
+    /// without waiting: one is idle, or the pool may open another.
+    pub(super) fn has_spare(&self) -> bool {
+        let (open, idle, max) = self.usage();
+        idle > 0 || open < max
+    }
+
     pub(super) async fn close(&self) {
         match self {
             Db::Sqlite(pool) => pool.close().await,
@@ -163,6 +164,47 @@ async fn connect<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Result<PoolConnec
     Box::pin(pool.acquire()).await.map_err(StoreError::unavailable)
 }
 
+/// A connection taken from the pool, back to it when dropped. sqlx 0.7
+/// tests a connection with a round trip to the database each time it goes
+/// back (a ping, on a task of its own, the connection unusable meanwhile):
+/// a part that runs statement after statement keeps one instead.
+pub(super) enum Connection {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(Box<PoolConnection<Postgres>>),
+}
+
+impl Connection {
+    /// As [`Db::rows`].
+    pub async fn rows(&mut self, sql: &str, params: Vec<Param<'_>>) -> Result<Vec<Row>, StoreError> {
+        Ok(match self {
+            Connection::Sqlite(connection) => sqlite_rows(connection, sql, params).await?,
+            Connection::Postgres(connection) => postgres_rows(connection, sql, params).await?,
+        })
+    }
+}
+
+async fn sqlite_rows(
+    connection: &mut SqliteConnection,
+    sql: &str,
+    params: Vec<Param<'_>>,
+) -> Result<Vec<Row>, sqlx::Error> {
+    let rows = bind_sqlite(sqlx::query(sql), params)
+        .fetch_all(connection)
+        .await?;
+    Ok(rows.into_iter().map(Row::Sqlite).collect())
+}
+
+async fn postgres_rows(
+    connection: &mut PgConnection,
+    sql: &str,
+    params: Vec<Param<'_>>,
+) -> Result<Vec<Row>, sqlx::Error> {
+    let rows = bind_postgres(sqlx::query(sql), params)
+        .fetch_all(connection)
+        .await?;
+    Ok(rows.into_iter().map(Row::Postgres).collect())
+}
+
 /// A transaction of either backend.
 pub(super) enum Transaction {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
@@ -172,16 +214,8 @@ pub(super) enum Transaction {
 impl Transaction {
     pub async fn rows(&mut self, sql: &str, params: Vec<Param<'_>>) -> Result<Vec<Row>, StoreError> {
         Ok(match self {
-            Transaction::Sqlite(tx) => {
-                let rows = bind_sqlite(sqlx::query(sql), params).fetch_all(&mut **tx).await?;
-                rows.into_iter().map(Row::Sqlite).collect()
-            }
-            Transaction::Postgres(tx) => {
-                let rows = bind_postgres(sqlx::query(sql), params)
-                    .fetch_all(&mut ***tx)
-                    .await?;
-                rows.into_iter().map(Row::Postgres).collect()
-            }
+            Transaction::Sqlite(tx) => sqlite_rows(tx, sql, params).await?,
+            Transaction::Postgres(tx) => postgres_rows(tx, sql, params).await?,
         })
     }
 

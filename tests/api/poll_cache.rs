@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use rocket::figment::Figment;
 use rocket::futures::future::join_all;
 use rocket::http::Status;
 use rocket::serde::json::json;
@@ -21,6 +22,7 @@ trials!(
         an_operation_another_program_inserts_is_found_at_once,
         with_no_entries_every_poll_reads_the_database,
         polls_that_miss_together_each_get_their_own_operation,
+        a_stream_of_misses_leaves_connections_for_writes,
     ],
     on_postgres: [on_postgres_an_own_write_stays_in_memory_after_its_notification],
 );
@@ -172,6 +174,42 @@ async fn polls_that_miss_together_each_get_their_own_operation(backend: Backend)
             answer.assert_error(Status::NotFound, "OPERATION_NOT_FOUND");
         }
     }
+}
+
+/// The readers of misses keep their connections while misses keep coming,
+/// but never the pool's last: creates go through a stream of unknown ids
+/// on a pool of two.
+async fn a_stream_of_misses_leaves_connections_for_writes(backend: Backend) {
+    let configure = |f: Figment| f.merge(("databases.operations.max_connections", 2));
+    let app = TestApp::spawn_with(backend, configure).await;
+    let polling_until = Instant::now() + Duration::from_secs(2);
+    let misses = (0..8).map(|_| async {
+        let mut answered = 0;
+        while Instant::now() < polling_until {
+            let path = format!("/api/v1/operations/{}", Uuid::new_v4());
+            app.get(&path)
+                .await
+                .assert_error(Status::NotFound, "OPERATION_NOT_FOUND");
+            answered += 1;
+        }
+        answered
+    });
+    let creates = async {
+        sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        for _ in 0..10 {
+            app.create("echo", json!({})).await;
+        }
+        started.elapsed()
+    };
+
+    let (answered, creating_took) = rocket::tokio::join!(join_all(misses), creates);
+
+    assert!(
+        creating_took < Duration::from_secs(1),
+        "ten creates took {creating_took:?} beside a stream of misses"
+    );
+    assert!(answered.iter().all(|&n| n > 10), "misses answered: {answered:?}");
 }
 
 /// PostgreSQL notifies every process of every change, this one's own
