@@ -13,6 +13,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
 
+use super::markers::{Heard, Markers};
 use super::Changes;
 use crate::report::Chain;
 use crate::store::change_feed::{self, CHANNEL};
@@ -25,8 +26,6 @@ const BATCH: i64 = 10_000;
 const KEPT: i64 = 100_000;
 /// Readings of the log between two deletions of its old rows.
 const READINGS_PER_PRUNE: u32 = 20;
-/// The prefix of the markers a process sends itself on PostgreSQL.
-const MARKER_PREFIX: &str = "marker:";
 
 /// Follows the database's reports of changes until shutdown, reading them
 /// every `every` (SQLite) or confirming every `every` that all have arrived
@@ -99,8 +98,7 @@ async fn catch_up(
 /// since announcements made meanwhile are lost.
 async fn listen(pool: PgPool, changes: Changes, every: Duration, mut shutdown: Shutdown) {
     const RETRY: Duration = Duration::from_secs(1);
-    let process = Uuid::new_v4();
-    let mut sent = 0u64;
+    let mut markers = Markers::new(Uuid::new_v4());
     loop {
         let listener = async {
             let writer = change_feed::writer_of(&pool).await?;
@@ -121,19 +119,19 @@ async fn listen(pool: PgPool, changes: Changes, every: Duration, mut shutdown: S
             },
             _ = &mut shutdown => return,
         };
+        // What was on its way through an earlier connection is lost.
+        markers.clear();
         changes.publish_all();
         let mut ticks = time::interval(every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut pending: Option<(String, Instant)> = None;
         loop {
             let notification = tokio::select! {
                 notification = listener.try_recv() => notification,
                 _ = ticks.tick() => {
-                    sent += 1;
-                    let marker = format!("{MARKER_PREFIX}{process}:{sent}");
-                    let sent_at = Instant::now();
+                    let marker = markers.next();
+                    let sent_at = std::time::Instant::now();
                     match change_feed::notify_marker(&pool, &marker).await {
-                        Ok(()) => pending = Some((marker, sent_at)),
+                        Ok(()) => markers.sent(sent_at),
                         Err(e) => tracing::warn!(error = %Chain(&e), "listen.error"),
                     }
                     continue;
@@ -152,17 +150,19 @@ async fn listen(pool: PgPool, changes: Changes, every: Duration, mut shutdown: S
                         if written_by != Some(writer.as_str()) {
                             changes.publish(id);
                         }
-                    } else if pending.as_ref().is_some_and(|(marker, _)| marker == payload) {
-                        if let Some((_, sent_at)) = pending.take() {
-                            changes.cache().confirm(sent_at.into_std());
+                        continue;
+                    }
+                    match markers.heard(payload) {
+                        Heard::Own(sent_at) => changes.cache().confirm(sent_at),
+                        Heard::Other => {}
+                        Heard::Unknown => {
+                            tracing::warn!(payload, "listen.error: a payload that is not an id")
                         }
-                    } else if !payload.starts_with(MARKER_PREFIX) {
-                        tracing::warn!(payload, "listen.error: a payload that is not an id");
                     }
                 }
                 // The connection was lost; try_recv reconnects next time.
                 Ok(None) => {
-                    pending = None;
+                    markers.clear();
                     changes.publish_all();
                 }
                 Err(e) => {

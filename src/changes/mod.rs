@@ -16,6 +16,7 @@
 
 mod cache;
 pub mod feed;
+mod markers;
 mod observed;
 pub mod recheck;
 
