@@ -76,26 +76,27 @@ seed() {
     --out "$IDS" --json "$RESULTS/$b-seed.json"
 }
 
-# baselines: hyper reading the seeded SQLite file, then the plain Rocket
-# route, each fresh on core 0.
+# reference NAME STATUS COMMAND...: COMMAND (given the port) fresh on core
+# 0, both phases once it answers STATUS, then stopped.
+reference() {
+  local name=$1 status=$2
+  shift 2
+  PORT=$PORT port_free
+  taskset -c 0 "$@" >"$WORK/$name.log" 2>&1 &
+  SERVER_PID=$!
+  python3 "$BENCH/benchlib.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout 10 --status "$status" \
+    || die "$name did not answer"
+  both_phases "$name"
+  stop_server
+}
+
+# baselines: hyper reading the seeded SQLite file (an unknown path is its
+# 404), then the plain Rocket route.
 baselines() {
   log "hyper + SQLite: one primary-key read per poll"
-  PORT=$PORT port_free
-  taskset -c 0 "$BASE_BIN" "$PORT" --sqlite "$SQLITE_FILE" >"$WORK/hyper-sqlite.log" 2>&1 &
-  SERVER_PID=$!
-  python3 "$BENCH/benchlib.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout 10 --status 404 \
-    || die "the hyper + SQLite baseline did not answer"
-  both_phases hyper_sqlite
-  stop_server
-
+  reference hyper_sqlite 404 "$BASE_BIN" "$PORT" --sqlite "$SQLITE_FILE"
   log "the plain Rocket route"
-  PORT=$PORT port_free
-  taskset -c 0 "$ROCKET_BIN" "$PORT" >"$WORK/rocket.log" 2>&1 &
-  SERVER_PID=$!
-  python3 "$BENCH/benchlib.py" ready --port "$PORT" --pid "$SERVER_PID" --timeout 10 --status 200 \
-    || die "the plain Rocket route did not answer"
-  both_phases rocket
-  stop_server
+  reference rocket 200 "$ROCKET_BIN" "$PORT"
 }
 
 # service BACKEND: the service started fresh on the seeded database of

@@ -128,11 +128,9 @@ async fn listen(pool: PgPool, changes: Changes, every: Duration, mut shutdown: S
             let notification = tokio::select! {
                 notification = listener.try_recv() => notification,
                 _ = ticks.tick() => {
-                    let marker = markers.next();
-                    let sent_at = std::time::Instant::now();
-                    match change_feed::notify_marker(&pool, &marker).await {
-                        Ok(()) => markers.sent(sent_at),
-                        Err(e) => tracing::warn!(error = %Chain(&e), "listen.error"),
+                    let marker = markers.next(std::time::Instant::now());
+                    if let Err(e) = change_feed::notify_marker(&pool, &marker).await {
+                        tracing::warn!(error = %Chain(&e), "listen.error");
                     }
                     continue;
                 }

@@ -45,18 +45,15 @@ impl Markers {
         }
     }
 
-    /// The payload of the next marker, to be sent now.
-    pub fn next(&mut self) -> String {
+    /// The payload of a marker sent at `at`. One whose sending fails is
+    /// forgotten when a later one comes back.
+    pub fn next(&mut self, at: Instant) -> String {
         self.last += 1;
-        format!("{}{}", self.own_prefix, self.last)
-    }
-
-    /// The marker last made by [`next`](Self::next) left at `at`.
-    pub fn sent(&mut self, at: Instant) {
         if self.on_their_way.len() == MOST {
             self.on_their_way.pop_front();
         }
         self.on_their_way.push_back((self.last, at));
+        format!("{}{}", self.own_prefix, self.last)
     }
 
     /// What `payload` is; a marker of this process is forgotten, with every
@@ -98,18 +95,12 @@ mod tests {
 
     use super::*;
 
-    fn sent_at(markers: &mut Markers, at: Instant) -> String {
-        let payload = markers.next();
-        markers.sent(at);
-        payload
-    }
-
     #[test]
     fn a_marker_that_comes_back_after_the_next_was_sent_still_confirms() {
         let mut markers = Markers::new(Uuid::new_v4());
         let start = Instant::now();
         let times: Vec<Instant> = (0..3).map(|i| start + Duration::from_millis(50 * i)).collect();
-        let payloads: Vec<String> = times.iter().map(|&at| sent_at(&mut markers, at)).collect();
+        let payloads: Vec<String> = times.iter().map(|&at| markers.next(at)).collect();
 
         assert_eq!(markers.heard(&payloads[0]), Heard::Own(times[0]));
         assert_eq!(markers.heard(&payloads[2]), Heard::Own(times[2]));
@@ -121,9 +112,9 @@ mod tests {
     fn other_processes_markers_and_other_payloads_are_told_apart() {
         let mut markers = Markers::new(Uuid::new_v4());
         let mut theirs = Markers::new(Uuid::new_v4());
-        sent_at(&mut markers, Instant::now());
+        markers.next(Instant::now());
 
-        assert_eq!(markers.heard(&theirs.next()), Heard::Other);
+        assert_eq!(markers.heard(&theirs.next(Instant::now())), Heard::Other);
         assert_eq!(markers.heard("hello"), Heard::Unknown);
         assert_eq!(markers.heard("marker:"), Heard::Unknown);
     }
@@ -131,7 +122,7 @@ mod tests {
     #[test]
     fn after_a_lost_connection_nothing_sent_before_confirms() {
         let mut markers = Markers::new(Uuid::new_v4());
-        let before = sent_at(&mut markers, Instant::now());
+        let before = markers.next(Instant::now());
         markers.clear();
         assert_eq!(markers.heard(&before), Heard::Other);
     }
@@ -140,7 +131,7 @@ mod tests {
     fn only_the_newest_markers_are_remembered() {
         let mut markers = Markers::new(Uuid::new_v4());
         let start = Instant::now();
-        let payloads: Vec<String> = (0..MOST + 1).map(|_| sent_at(&mut markers, start)).collect();
+        let payloads: Vec<String> = (0..MOST + 1).map(|_| markers.next(start)).collect();
         assert_eq!(markers.heard(&payloads[0]), Heard::Other);
         assert_eq!(markers.heard(&payloads[1]), Heard::Own(start));
     }

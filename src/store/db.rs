@@ -100,7 +100,10 @@ impl Db {
     /// run to its end, which reading fewer rows would leave for later (sqlx
     /// issue 2099).
     pub(super) async fn rows(&self, sql: &str, params: Vec<Param<'_>>) -> Result<Vec<Row>, StoreError> {
-        self.acquire().await?.rows(sql, params).await
+        Ok(match self {
+            Db::Sqlite(pool) => sqlite_rows(&mut *connect(pool).await?, sql, params).await?,
+            Db::Postgres(pool) => postgres_rows(&mut *connect(pool).await?, sql, params).await?,
+        })
     }
 
     /// A connection of the pool, for a part that runs many statements in a

@@ -195,7 +195,8 @@ async fn a_stream_of_misses_leaves_connections_for_writes(backend: Backend) {
         answered
     });
     let creates = async {
-        sleep(Duration::from_millis(200)).await;
+        // Once the stream of misses is under way.
+        while lookups(&app, "miss").await < 50.0 {}
         let started = Instant::now();
         for _ in 0..10 {
             app.create("echo", json!({})).await;
