@@ -120,26 +120,14 @@ async fn answer(
     statements: Arc<Statements>,
     batch: Vec<(Uuid, Reply)>,
 ) -> Option<Connection> {
-    let rows = match batch.as_slice() {
-        [(id, _)] => connection.rows(&statements.find, vec![Param::Id(*id)]).await,
-        _ => {
-            let ids = batch.iter().map(|(id, _)| *id).collect();
-            connection
-                .rows(&statements.find_many, vec![Param::Column(Column::Ids(ids))])
-                .await
-        }
-    };
-    match rows {
-        Ok(rows) => {
-            // Several reads of one operation may wait in a batch: they share
-            // the one read.
-            let by_id: HashMap<_, _> = record::operations_by_id(&rows)
-                .into_iter()
-                .map(|(id, read)| (id, read.map(Arc::new)))
-                .collect();
+    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+    match read(&mut connection, &statements, ids).await {
+        Ok(answers) => {
             for (id, reply) in batch {
-                // A caller that went away no longer needs its answer.
-                let _ = reply.send(by_id.get(&id).cloned().transpose());
+                // Several reads of one operation may wait in a batch: they
+                // share the one read. A caller that went away no longer
+                // needs its answer.
+                let _ = reply.send(answers.get(&id).cloned().unwrap_or(Ok(None)));
             }
             Some(connection)
         }
@@ -148,6 +136,42 @@ async fn answer(
             None
         }
     }
+}
+
+type Answers = HashMap<Uuid, Result<Option<Arc<Operation>>, StoreError>>;
+
+/// The answer for each of `ids`: from one JSON text where the backend
+/// has that statement, else (or if a row there is not in the form the
+/// service writes, or the statement failed on a value JSON cannot hold)
+/// row by row.
+async fn read(
+    connection: &mut Connection,
+    statements: &Statements,
+    ids: Vec<Uuid>,
+) -> Result<Answers, StoreError> {
+    if let Some(sql) = &statements.find_many_as_json {
+        let param = Param::Column(Column::Ids(ids.clone()));
+        let rows = connection.rows(sql, vec![param]).await;
+        if let Some(operations) = rows.ok().as_deref().and_then(record::operations_from_json) {
+            // What the array does not hold does not exist.
+            return Ok(operations
+                .into_iter()
+                .map(|operation| (operation.id, Ok(Some(Arc::new(operation)))))
+                .collect());
+        }
+    }
+    let rows = match ids.as_slice() {
+        [id] => connection.rows(&statements.find, vec![Param::Id(*id)]).await?,
+        _ => {
+            connection
+                .rows(&statements.find_many, vec![Param::Column(Column::Ids(ids))])
+                .await?
+        }
+    };
+    Ok(record::operations_by_id(&rows)
+        .into_iter()
+        .map(|(id, read)| (id, read.map(|operation| Some(Arc::new(operation)))))
+        .collect())
 }
 
 fn answer_all(batch: Vec<(Uuid, Reply)>, error: &StoreError) {

@@ -78,6 +78,14 @@ impl Row {
         }
     }
 
+    /// The row's first column, if it is text.
+    pub fn first_text(&self) -> Option<&str> {
+        match self {
+            Row::Sqlite(row) => row.try_get::<&str, _>(0).ok(),
+            Row::Postgres(row) => row.try_get::<&str, _>(0).ok(),
+        }
+    }
+
     /// The row's `id` as text, whether or not it is a UUID.
     pub fn id_text(&self) -> Option<String> {
         match self {

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use rocket::serde::json::serde_json;
 use rocket::serde::json::Value;
+use serde::Deserialize;
 use sqlx::postgres::{PgTypeInfo, PgValueFormat, PgValueRef};
 use sqlx::sqlite::{SqliteTypeInfo, SqliteValueRef};
 use sqlx::types::Json;
@@ -111,6 +113,78 @@ pub(super) fn operations_by_id(rows: &[Row]) -> HashMap<Uuid, Result<Operation, 
             Some((id, operation(row)))
         })
         .collect()
+}
+
+/// One element of the JSON text SQLite's [`find_many_as_json`] returns,
+/// the array that `json_group_array(json_array(COLUMNS))` makes of the
+/// rows it reads: a row's columns in the order of [`COLUMNS`].
+///
+/// [`find_many_as_json`]: super::statements::Statements::find_many_as_json
+#[derive(Deserialize)]
+struct JsonRecord<'a>(
+    &'a str,
+    String,
+    &'a str,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i32,
+    Option<String>,
+    &'a str,
+    &'a str,
+    String,
+    Option<String>,
+);
+
+/// The operations of the one row a `find_many_as_json` returns, if every
+/// row it holds is in the form the service writes (times in RFC 3339,
+/// JSON columns as text, no column of another type): each read into
+/// exactly what [`operation`] reads from that row. `None` leaves the rows
+/// to be read one at a time, where a row in another form is read, or is
+/// the error of its own read.
+pub(super) fn operations_from_json(rows: &[Row]) -> Option<Vec<Operation>> {
+    let [row] = rows else { return None };
+    let records: Vec<JsonRecord> = serde_json::from_str(row.first_text()?).ok()?;
+    records.into_iter().map(JsonRecord::read).collect()
+}
+
+impl JsonRecord<'_> {
+    /// As [`operation`] reads the row, if it is in the service's form.
+    fn read(self) -> Option<Operation> {
+        let JsonRecord(
+            id,
+            operation_type,
+            status,
+            result,
+            error_message,
+            error_code,
+            attempts,
+            progress,
+            created_at,
+            updated_at,
+            owner,
+            callback_url,
+        ) = self;
+        let json = |text: Option<String>| text.map(|text| serde_json::from_str(&text).map(Json)).transpose();
+        // sqlx tries RFC 3339 first, and reads such a time to the same UTC.
+        let time =
+            |text: &str| DateTime::parse_from_rfc3339(text).map(|time| StoredTime(time.with_timezone(&Utc)));
+        let record = OperationRecord {
+            id: StoredId(Uuid::try_parse(id).ok()?),
+            operation_type,
+            status: status.to_owned(),
+            result: json(result).ok()?,
+            error_message,
+            error_code,
+            attempts,
+            progress: json(progress).ok()?,
+            created_at: time(created_at).ok()?,
+            updated_at: time(updated_at).ok()?,
+            owner,
+            callback_url,
+        };
+        Operation::try_from(record).ok()
+    }
 }
 
 impl TryFrom<OperationRecord> for Operation {

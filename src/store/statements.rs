@@ -6,6 +6,7 @@
 
 use super::dialect::{applies, finished, literal, moves, unfinished, ColumnType, Dialect};
 use super::record::COLUMNS;
+use crate::config::Backend;
 use crate::domain::{Status, Transition};
 
 /// Written as the partial indexes by owner are: they hold only operations
@@ -16,6 +17,14 @@ const OWNED: &str = "owner <> ''";
 pub(super) struct Statements {
     pub find: String,
     pub find_many: String,
+    /// The same rows as one JSON text (see [`record::JsonRows`]), on
+    /// SQLite only: its driver hands each row from the database's thread
+    /// to the service's on its own, a switch between threads per row when
+    /// many misses come at once; one row per batch is one switch. On
+    /// PostgreSQL rows are read where they arrive.
+    ///
+    /// [`record::JsonRows`]: super::record::JsonRows
+    pub find_many_as_json: Option<String>,
     pub find_by_idempotency_key: String,
     pub count_unfinished_of_owner: String,
     pub insert: String,
@@ -85,6 +94,14 @@ impl Statements {
                 "SELECT {COLUMNS} FROM operations WHERE id IN (SELECT v_id FROM {})",
                 d.rows_of(1, &[("v_id", ColumnType::Uuid)])
             )),
+            find_many_as_json: match d.0 {
+                Backend::Sqlite => Some(sql(format!(
+                    "SELECT json_group_array(json_array({COLUMNS})) FROM operations
+                     WHERE id IN (SELECT v_id FROM {})",
+                    d.rows_of(1, &[("v_id", ColumnType::Uuid)])
+                ))),
+                Backend::Postgres => None,
+            },
             find_by_idempotency_key: sql(format!(
                 "SELECT {COLUMNS}, request_hash FROM operations WHERE owner = $1 AND idempotency_key = $2"
             )),

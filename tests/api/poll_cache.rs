@@ -23,8 +23,10 @@ trials!(
         with_no_entries_every_poll_reads_the_database,
         polls_that_miss_together_each_get_their_own_operation,
         a_stream_of_misses_leaves_connections_for_writes,
+        polls_that_miss_together_read_each_operation_as_the_list_does,
     ],
     on_postgres: [on_postgres_an_own_write_stays_in_memory_after_its_notification],
+    on_sqlite: [on_sqlite_rows_in_forms_the_service_does_not_write_are_read_alike_beside_the_others],
 );
 
 async fn lookups(app: &TestApp, result: &str) -> f64 {
@@ -174,6 +176,116 @@ async fn polls_that_miss_together_each_get_their_own_operation(backend: Backend)
             answer.assert_error(Status::NotFound, "OPERATION_NOT_FOUND");
         }
     }
+}
+
+/// The operations of `ids`, polled all at once (so their reads are
+/// gathered), each as the list reads it row by row: the same body, or the
+/// same error.
+async fn polled_together_as_listed(app: &TestApp, ids: &[Uuid]) {
+    let listed = app.get("/api/v1/operations?page_size=100").await;
+    assert_eq!(listed.status, Status::Ok, "{}", listed.body);
+    let listed = listed.json()["operations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let paths: Vec<String> = ids.iter().map(|id| format!("/api/v1/operations/{id}")).collect();
+    let answers = join_all(paths.iter().map(|path| app.get(path))).await;
+    for (id, answer) in ids.iter().zip(answers) {
+        assert_eq!(answer.status, Status::Ok, "{id}: {}", answer.body);
+        let as_listed = listed.iter().find(|operation| operation["id"] == id.to_string());
+        assert_eq!(Some(&answer.json()), as_listed, "{id}");
+    }
+}
+
+/// What a gathered read of misses makes of a row is what every other read
+/// makes of it: progress, owner, callback, times to the millisecond, and
+/// results with escapes, unicode and numbers of every kind.
+async fn polls_that_miss_together_read_each_operation_as_the_list_does(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |f| f.merge(("operations.auth.list_in_none_mode", true))).await;
+    let mut other = app.db.connect().await;
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        let result = json!({
+            "text": format!("\"quoted\", back\\slash, tab\t, newline\n, é, 漢字, 🎉 {n}"),
+            "numbers": [n, -1.5, 1e20, 0.1, null, true],
+            "nested": {"b": [], "a": {}},
+        });
+        let status = ["completed", "failed", "pending"][n % 3];
+        let id = other
+            .insert(NewRow {
+                operation_type: "echo",
+                status,
+                result: (status == "completed").then_some(result),
+                error_message: (status == "failed").then_some("it \"failed\"\n"),
+            })
+            .await;
+        ids.push(id);
+    }
+    other
+        .execute(&format!(
+            "UPDATE operations SET progress = '{{\"percent\": 40, \"message\": \"half\"}}', owner = 'alice',
+                    callback_url = 'https://example.com/done', attempts = 2 WHERE id = '{}'",
+            ids[2]
+        ))
+        .await;
+    polled_together_as_listed(&app, &ids).await;
+}
+
+/// Rows written by another program in forms SQLite accepts but the service
+/// does not write (its own time format, a time without a zone) are read as
+/// the row-by-row read reads them, and one holding a value JSON cannot
+/// (a blob) is the error of its own poll only.
+async fn on_sqlite_rows_in_forms_the_service_does_not_write_are_read_alike_beside_the_others() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |f| {
+        f.merge(("operations.auth.list_in_none_mode", true))
+    })
+    .await;
+    let mut other = app.db.connect().await;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let result = Some(json!({"n": n}));
+        ids.push(
+            other
+                .insert(NewRow {
+                    operation_type: "echo",
+                    status: "completed",
+                    result,
+                    error_message: None,
+                })
+                .await,
+        );
+    }
+    let set = |values: &str, id: &Uuid| format!("UPDATE operations SET {values} WHERE id = '{id}'");
+    other
+        .execute(&set("created_at = '2026-01-02 03:04:05.250'", &ids[0]))
+        .await;
+    other
+        .execute(&set("updated_at = '2026-01-02T03:04:06'", &ids[1]))
+        .await;
+    let blob = other.insert(NewRow::pending()).await;
+    other.execute(&set("error_message = x'00ff'", &blob)).await;
+
+    // Gathered with the blob, each good one twice: it alone cannot be read.
+    let mut gathered: Vec<Uuid> = ids.iter().chain(&ids).copied().collect();
+    gathered.push(blob);
+    let paths: Vec<String> = gathered
+        .iter()
+        .map(|id| format!("/api/v1/operations/{id}"))
+        .collect();
+    let answers = join_all(paths.iter().map(|path| app.get(path))).await;
+    for (id, answer) in gathered.iter().zip(answers) {
+        if *id == blob {
+            answer.assert_error(Status::InternalServerError, "OPERATION_UNREADABLE");
+        } else {
+            assert_eq!(answer.status, Status::Ok, "{id}: {}", answer.body);
+            assert_eq!(answer.json()["id"], id.to_string());
+        }
+    }
+    polled_together_as_listed(&app, &ids).await;
+    let first = app.get(&format!("/api/v1/operations/{}", ids[0])).await;
+    assert_eq!(first.json()["created_at"], "2026-01-02T03:04:05.250Z");
+    let second = app.get(&format!("/api/v1/operations/{}", ids[1])).await;
+    assert_eq!(second.json()["updated_at"], "2026-01-02T03:04:06Z");
 }
 
 /// The readers of misses keep their connections while misses keep coming,
