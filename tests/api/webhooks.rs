@@ -583,9 +583,12 @@ async fn a_kill_9_during_deliveries_loses_nothing(backend: Backend) {
     eprintln!("webhooks: kill -9 during deliveries: 100 events, 100 delivered, {duplicates} duplicates");
     // In flight at the kill (at most webhook_concurrency, 16) or answered
     // in the moment before it, not recorded yet (outcomes are written a
-    // few milliseconds apart, in groups).
+    // few milliseconds apart, in groups). The receiver answers every call
+    // after the same 200 ms, so the deliveries go in waves of 16: a kill
+    // just after a wave was answered, before its outcomes were written,
+    // finds the next wave already in flight, up to twice 16 in all.
     assert!(
-        duplicates <= 24,
+        duplicates <= 32,
         "only deliveries in flight at the kill are repeated"
     );
     drop(second);
