@@ -13,7 +13,7 @@ use rocket::{Build, Orbit, Rocket};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::changes::{feed, recheck, Changes, Observed, PollCache};
+use crate::changes::{feed, recheck, warm_up, Changes, Observed, PollCache};
 use crate::config::OperationsConfig;
 use crate::domain::{ErrorCode, Operation, ProgressReport};
 use crate::report::Chain;
@@ -313,6 +313,9 @@ impl Fairing for ChangeTracking {
         supervisor.spawn("change feed", move || {
             feed::follow(s.clone(), c.clone(), every, d.clone())
         });
+        if let Some(within) = self.config.cache_warm_up() {
+            rocket::tokio::spawn(warm_up::warm_up(store.clone(), changes.clone(), within));
+        }
         let recheck_every = self.config.recheck();
         supervisor.spawn("re-check", move || {
             recheck::run(store.clone(), changes.clone(), recheck_every, shutdown.clone())

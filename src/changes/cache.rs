@@ -61,6 +61,9 @@ pub struct Ticket {
     removals: u64,
 }
 
+/// [`Ticket`]s of every shard.
+pub struct Tickets(Box<[u64]>);
+
 impl PollCache {
     /// Holds at most `capacity` operations (0: none, every poll reads the
     /// database), served while the feed confirmed them within
@@ -107,6 +110,27 @@ impl PollCache {
             shard,
             removals: self.shard(shard).removals,
         }
+    }
+
+    /// To be taken before reading operations not known in advance: a
+    /// ticket for every shard.
+    pub fn tickets(&self) -> Tickets {
+        Tickets((0..SHARDS).map(|shard| self.shard(shard).removals).collect())
+    }
+
+    /// Keeps what was read with `tickets`, as [`PollCache::store`] does.
+    pub fn store_read_with(&self, tickets: &Tickets, id: Uuid, observed: &Observed) {
+        let shard = self.shard_of(id);
+        let ticket = Ticket {
+            shard,
+            removals: tickets.0[shard],
+        };
+        self.store(ticket, id, observed);
+    }
+
+    /// The most entries held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Keeps what was read with `ticket`, unless a change came in between.
@@ -185,7 +209,9 @@ impl PollCache {
         }
     }
 
-    fn is_current(&self) -> bool {
+    /// Whether entries may be served now: the change feed has confirmed
+    /// them within the staleness allowed.
+    pub fn is_current(&self) -> bool {
         self.is_current_at(Instant::now())
     }
 

@@ -19,6 +19,7 @@ pub mod feed;
 mod markers;
 mod observed;
 pub mod recheck;
+pub mod warm_up;
 
 use std::collections::HashMap;
 use std::future::Future;

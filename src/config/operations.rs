@@ -11,6 +11,9 @@ use super::types::{self, DeclaredType};
 use super::webhooks::{self, WebhookEndpoint};
 use super::{AuthConfig, InvalidSetting};
 
+/// A day: operations finished longer ago than that are seldom polled.
+const MAX_WARM_UP_SECS: u64 = 86_400;
+
 /// Every setting of the service, with its default. Unknown keys are
 /// refused, so that a misspelt one is named rather than ignored.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -50,6 +53,10 @@ pub struct OperationsConfig {
     /// The oldest state a poll may be served, counted from another
     /// program's commit; this process's own writes show at once.
     pub cache_max_staleness_ms: u64,
+    /// At start, the unfinished operations and those finished within this
+    /// many seconds are read into memory ahead of their first poll (see
+    /// [`warm_up`](crate::changes::warm_up)); 0 reads none.
+    pub cache_warm_up_secs: u64,
     /// Open event streams per process; more are refused with 503.
     pub max_streams: usize,
     pub sse_heartbeat_secs: u64,
@@ -146,6 +153,7 @@ impl Default for OperationsConfig {
             recheck_ms: 1000,
             cache_entries: 100_000,
             cache_max_staleness_ms: 100,
+            cache_warm_up_secs: 300,
             max_streams: 10_000,
             sse_heartbeat_secs: 15,
             progress_interval_ms: 500,
@@ -225,6 +233,12 @@ impl OperationsConfig {
         Duration::from_millis(self.recheck_ms)
     }
 
+    /// The operations finished within this long before the start are read
+    /// into memory ahead of their first poll; `None`: no warm-up.
+    pub fn cache_warm_up(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.cache_warm_up_secs)).filter(|within| !within.is_zero())
+    }
+
     pub fn cache_max_staleness(&self) -> Duration {
         Duration::from_millis(self.cache_max_staleness_ms)
     }
@@ -255,6 +269,13 @@ impl OperationsConfig {
                 format!("{}.{name}", Self::KEY),
                 "0",
                 "a whole number greater than 0",
+            ));
+        }
+        if self.cache_warm_up_secs > MAX_WARM_UP_SECS {
+            return Err(InvalidSetting::new(
+                format!("{}.cache_warm_up_secs", Self::KEY),
+                self.cache_warm_up_secs.to_string(),
+                format!("a whole number of seconds from 0 to {MAX_WARM_UP_SECS}"),
             ));
         }
         self.auth.check()?;

@@ -212,6 +212,28 @@ impl Store {
         Ok(rows.iter().map(record::operation).collect())
     }
 
+    /// The operations most likely to be polled soon: at most `most`
+    /// unfinished ones, and at most `most` of those finished within
+    /// `within`, the last finished first; each read on its own.
+    pub async fn find_likely_polled(
+        &self,
+        within: Duration,
+        most: usize,
+    ) -> Result<Vec<Result<Operation, StoreError>>, StoreError> {
+        let most = i64::try_from(most).unwrap_or(i64::MAX);
+        let mut rows = self
+            .db
+            .rows(&self.statements.find_unfinished, vec![Param::Int(most)])
+            .await?;
+        let lately = vec![Param::Seconds(-within.as_secs_f64()), Param::Int(most)];
+        rows.extend(
+            self.db
+                .rows(&self.statements.find_finished_lately, lately)
+                .await?,
+        );
+        Ok(rows.iter().map(record::operation).collect())
+    }
+
     /// Inserts a pending operation, unless its idempotency key was used.
     pub async fn create(&self, new: NewOperation) -> Result<Created, StoreError> {
         if let Some(operation) = self.writes.write(Write::Insert(new.clone())).await? {

@@ -26,6 +26,8 @@ pub(super) struct Statements {
     /// [`record::JsonRows`]: super::record::JsonRows
     pub find_many_as_json: Option<String>,
     pub find_by_idempotency_key: String,
+    pub find_unfinished: String,
+    pub find_finished_lately: String,
     pub count_unfinished_of_owner: String,
     pub insert: String,
     pub claim: String,
@@ -102,6 +104,21 @@ impl Statements {
                 ))),
                 Backend::Postgres => None,
             },
+            // Each status alone, the condition of a partial index
+            // (`operations_claimable`, `operations_leases`): neither backend
+            // scans the table.
+            find_unfinished: sql(format!(
+                "SELECT {COLUMNS} FROM operations WHERE status = {}
+                 UNION ALL SELECT {COLUMNS} FROM operations WHERE status = {} LIMIT $1",
+                literal(Status::Pending),
+                literal(Status::Processing),
+            )),
+            find_finished_lately: sql(format!(
+                "SELECT {COLUMNS} FROM operations WHERE {} AND updated_at >= {}
+                 ORDER BY updated_at DESC LIMIT $2",
+                finished(),
+                d.now_plus("$1"),
+            )),
             find_by_idempotency_key: sql(format!(
                 "SELECT {COLUMNS}, request_hash FROM operations WHERE owner = $1 AND idempotency_key = $2"
             )),

@@ -24,6 +24,7 @@ trials!(
         polls_that_miss_together_each_get_their_own_operation,
         a_stream_of_misses_leaves_connections_for_writes,
         polls_that_miss_together_read_each_operation_as_the_list_does,
+        after_a_restart_unfinished_and_lately_finished_operations_are_held_before_their_first_poll,
     ],
     on_postgres: [on_postgres_an_own_write_stays_in_memory_after_its_notification],
     on_sqlite: [on_sqlite_rows_in_forms_the_service_does_not_write_are_read_alike_beside_the_others],
@@ -176,6 +177,63 @@ async fn polls_that_miss_together_each_get_their_own_operation(backend: Backend)
             answer.assert_error(Status::NotFound, "OPERATION_NOT_FOUND");
         }
     }
+}
+
+/// The warm-up at start: the operations likely to be polled next (the
+/// unfinished, and those finished within `cache_warm_up_secs`) are read
+/// into memory before anyone polls them; one finished long before is not.
+async fn after_a_restart_unfinished_and_lately_finished_operations_are_held_before_their_first_poll(
+    backend: Backend,
+) {
+    let before = TestApp::spawn(backend).await;
+    let mut other = before.db.connect().await;
+    let finished = |status| NewRow {
+        operation_type: "echo",
+        status,
+        result: (status == "completed").then(|| json!({"n": 1})),
+        error_message: (status == "failed").then_some("no"),
+    };
+    let likely = vec![
+        other.insert(NewRow::pending()).await,
+        other.insert(finished("completed")).await,
+        other.insert(finished("failed")).await,
+    ];
+    let long_ago = other.insert(finished("completed")).await;
+    let an_hour_ago = match backend {
+        Backend::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hour')",
+        Backend::Postgres => "now() - interval '1 hour'",
+    };
+    other
+        .execute(&format!(
+            "UPDATE operations SET updated_at = {an_hour_ago} WHERE id = '{long_ago}'"
+        ))
+        .await;
+    let TestApp { client, db } = before;
+    drop(client);
+
+    let url = db.url.clone();
+    let app = TestApp::spawn_on(db, &url, |f| f.merge(("operations.cache_warm_up_secs", 300))).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let scrape = app.get("/metrics").await;
+        if metric(&scrape.body, "longrun_poll_cache_entries") >= likely.len() as f64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not held after 10 s: {}", scrape.body);
+        // A pause between attempts of a condition loop.
+        sleep(Duration::from_millis(20)).await;
+    }
+    let (hits, misses) = (lookups(&app, "hit").await, lookups(&app, "miss").await);
+    for id in &likely {
+        let answer = app.get(&format!("/api/v1/operations/{id}")).await;
+        assert_eq!(answer.status, Status::Ok, "{}", answer.body);
+        assert_eq!(answer.json()["id"], id.to_string());
+    }
+    assert_eq!(lookups(&app, "hit").await, hits + likely.len() as f64);
+    assert_eq!(lookups(&app, "miss").await, misses);
+    let answer = app.get(&format!("/api/v1/operations/{long_ago}")).await;
+    assert_eq!(answer.status, Status::Ok, "{}", answer.body);
+    assert_eq!(lookups(&app, "miss").await, misses + 1.0);
 }
 
 /// The operations of `ids`, polled all at once (so their reads are

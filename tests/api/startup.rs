@@ -173,6 +173,11 @@ async fn an_unknown_setting_is_named() {
 async fn a_setting_that_would_stall_the_service_is_refused() {
     let line = refused(&[("ROCKET_OPERATIONS", "{lease_secs=0}")]);
     assert_names(&line, &["operations.lease_secs", "0", "greater than 0"]);
+    let line = refused(&[("ROCKET_OPERATIONS", "{cache_warm_up_secs=86401}")]);
+    assert_names(
+        &line,
+        &["operations.cache_warm_up_secs", "86401", "from 0 to 86400"],
+    );
 }
 
 async fn a_database_url_of_another_scheme_is_refused() {
