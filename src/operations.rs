@@ -19,7 +19,7 @@ use crate::domain::{ErrorCode, Operation, ProgressReport};
 use crate::report::Chain;
 use crate::startup::{self, needs, StartError};
 use crate::store::{
-    ClaimToken, Claims, Created, ExpiredLeases, Idempotency, ListQuery, Listed, NewOperation, Store,
+    ClaimToken, Claims, Created, Db, ExpiredLeases, Idempotency, ListQuery, Listed, NewOperation, Store,
     StoreError,
 };
 use crate::supervise::Supervisor;
@@ -310,9 +310,24 @@ impl Fairing for ChangeTracking {
         // within it.
         let every = self.config.cache_max_staleness() / 2;
         let (s, c, d) = (store.clone(), changes.clone(), shutdown.clone());
-        supervisor.spawn("change feed", move || {
-            feed::follow(s.clone(), c.clone(), every, d.clone())
-        });
+        let follow = move || feed::follow(s.clone(), c.clone(), every, d.clone());
+        // SQLite's readings go to the database's own threads and back,
+        // never through this runtime's IO: on a thread of its own the feed
+        // keeps its pace while request tasks keep every worker busy, where
+        // a reading late behind them would leave memory unconfirmed and
+        // make every poll read the database, adding to the load.
+        // PostgreSQL's markers go through connections of this runtime.
+        match store.db() {
+            Db::Sqlite(_) => {
+                if let Err(e) = supervisor.spawn_on_own_thread("change feed", follow.clone()) {
+                    tracing::warn!(error = %e, "change_feed.no_own_thread");
+                    supervisor.spawn("change feed", follow);
+                }
+            }
+            Db::Postgres(_) => {
+                supervisor.spawn("change feed", follow);
+            }
+        }
         if let Some(within) = self.config.cache_warm_up() {
             rocket::tokio::spawn(warm_up::warm_up(store.clone(), changes.clone(), within));
         }

@@ -39,6 +39,27 @@ impl Supervisor {
         tokio::spawn(self.clone().supervise(name.into(), first, start))
     }
 
+    /// The same on a thread of its own, with a runtime of its own: for a
+    /// task that must keep its pace while the request tasks keep every
+    /// worker of the service's runtime busy. Fails only if the thread or
+    /// its runtime cannot be made.
+    pub fn spawn_on_own_thread<F, Fut>(&self, name: impl Into<String>, mut start: F) -> std::io::Result<()>
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let name = name.into();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let first = start();
+        let supervisor = self.clone();
+        std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || runtime.block_on(supervisor.supervise(name, first, start)))?;
+        Ok(())
+    }
+
     /// The tasks down now, restarting.
     pub fn down(&self) -> Vec<String> {
         self.lock().iter().cloned().collect()
@@ -111,6 +132,32 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
+
+    #[test]
+    fn a_task_on_its_own_thread_keeps_its_pace_while_the_runtime_is_busy() -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let ticks = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&ticks);
+        runtime.block_on(async {
+            Supervisor::default().spawn_on_own_thread("ticking", move || {
+                let counted = Arc::clone(&counted);
+                async move {
+                    for _ in 0..20 {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            })?;
+            // The only thread of this runtime, busy: a task spawned on it
+            // could not run meanwhile.
+            std::thread::sleep(Duration::from_millis(150));
+            Ok::<_, std::io::Error>(())
+        })?;
+        assert!(ticks.load(Ordering::SeqCst) >= 3, "ticks: {ticks:?}");
+        Ok(())
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_task_that_panics_is_started_again_and_marked_down_meanwhile() {

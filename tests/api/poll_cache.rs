@@ -27,7 +27,10 @@ trials!(
         after_a_restart_unfinished_and_lately_finished_operations_are_held_before_their_first_poll,
     ],
     on_postgres: [on_postgres_an_own_write_stays_in_memory_after_its_notification],
-    on_sqlite: [on_sqlite_rows_in_forms_the_service_does_not_write_are_read_alike_beside_the_others],
+    on_sqlite: [
+        on_sqlite_rows_in_forms_the_service_does_not_write_are_read_alike_beside_the_others,
+        on_sqlite_memory_stays_confirmed_while_request_tasks_keep_the_runtime_busy,
+    ],
 );
 
 async fn lookups(app: &TestApp, result: &str) -> f64 {
@@ -177,6 +180,22 @@ async fn polls_that_miss_together_each_get_their_own_operation(backend: Backend)
             answer.assert_error(Status::NotFound, "OPERATION_NOT_FOUND");
         }
     }
+}
+
+/// The change feed keeps its pace when request tasks keep every worker of
+/// the service's runtime busy (here its only worker, for three times the
+/// staleness allowed): the next poll is still served from memory, where a
+/// feed queued behind the requests would have left it unconfirmed.
+async fn on_sqlite_memory_stays_confirmed_while_request_tasks_keep_the_runtime_busy() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let id = app.create("echo", json!({})).await;
+    let path = format!("/api/v1/operations/{id}");
+    poll_until_served_from_memory(&app, &path).await;
+    let hits = lookups(&app, "hit").await;
+    let busy = rocket::tokio::spawn(async { std::thread::sleep(Duration::from_millis(300)) });
+    assert!(busy.await.is_ok());
+    assert_eq!(app.get(&path).await.status, Status::Ok);
+    assert_eq!(lookups(&app, "hit").await, hits + 1.0);
 }
 
 /// The warm-up at start: the operations likely to be polled next (the
