@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use rocket::tokio::sync::oneshot;
 use rocket::tokio::time::{Interval, MissedTickBehavior};
 use rocket::tokio::{self, task::JoinHandle, time};
 use rocket::Shutdown;
@@ -41,8 +42,9 @@ impl Supervisor {
 
     /// The same on a thread of its own, with a runtime of its own: for a
     /// task that must keep its pace while the request tasks keep every
-    /// worker of the service's runtime busy. Fails only if the thread or
-    /// its runtime cannot be made.
+    /// worker of the service's runtime busy. It ends, as a task of the
+    /// service's runtime would, at the latest when that runtime does. Fails
+    /// only if the thread or its runtime cannot be made.
     pub fn spawn_on_own_thread<F, Fut>(&self, name: impl Into<String>, mut start: F) -> std::io::Result<()>
     where
         F: FnMut() -> Fut + Send + 'static,
@@ -54,9 +56,20 @@ impl Supervisor {
             .build()?;
         let first = start();
         let supervisor = self.clone();
-        std::thread::Builder::new()
-            .name(name.clone())
-            .spawn(move || runtime.block_on(supervisor.supervise(name, first, start)))?;
+        let (alive, runtime_ended) = oneshot::channel::<()>();
+        std::thread::Builder::new().name(name.clone()).spawn(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = supervisor.supervise(name, first, start) => {}
+                    _ = runtime_ended => {}
+                }
+            })
+        })?;
+        // Dropped with the service's runtime, which ends the thread's task.
+        tokio::spawn(async move {
+            let _alive = alive;
+            std::future::pending::<()>().await
+        });
         Ok(())
     }
 
@@ -156,6 +169,33 @@ mod tests {
             Ok::<_, std::io::Error>(())
         })?;
         assert!(ticks.load(Ordering::SeqCst) >= 3, "ticks: {ticks:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_task_on_its_own_thread_ends_with_the_runtime_that_started_it() -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let ticks = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&ticks);
+        runtime.block_on(async {
+            Supervisor::default().spawn_on_own_thread("forever", move || {
+                let counted = Arc::clone(&counted);
+                async move {
+                    loop {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            })
+        })?;
+        drop(runtime);
+        // A moment for the thread to see it; then no more ticks.
+        std::thread::sleep(Duration::from_millis(50));
+        let after_the_end = ticks.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(ticks.load(Ordering::SeqCst), after_the_end);
         Ok(())
     }
 
