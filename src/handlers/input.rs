@@ -105,6 +105,35 @@ impl<const MAX: usize> Serialize for Text<MAX> {
     }
 }
 
+/// Unicode's White_Space, which `str::trim` removes, in ranges: a text
+/// of these alone is blank. The schema spells them out, since its `\S`
+/// differs (it takes U+0085 for text, U+FEFF for space).
+const WHITESPACE: [(char, char); 10] = [
+    ('\t', '\r'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// The schema's pattern of a text that is not blank: one character that is
+/// not [`WHITESPACE`].
+fn not_blank() -> String {
+    let ranges: String = WHITESPACE
+        .iter()
+        .map(|&(from, to)| match from == to {
+            true => format!("\\u{:04x}", u32::from(from)),
+            false => format!("\\u{:04x}-\\u{:04x}", u32::from(from), u32::from(to)),
+        })
+        .collect();
+    format!("[^{ranges}]")
+}
+
 /// Always inlined where used: the limits are part of the field.
 impl<const MAX: usize> ToSchema for Text<MAX> {}
 
@@ -114,7 +143,7 @@ impl<const MAX: usize> PartialSchema for Text<MAX> {
             .schema_type(Type::String)
             .min_length(Some(1))
             .max_length(Some(MAX))
-            .pattern(Some(r"\S"))
+            .pattern(Some(not_blank()))
             .into()
     }
 }
@@ -263,6 +292,21 @@ mod tests {
     fn a_list_item_of_the_wrong_type_is_named_with_its_index() {
         let error = error_of(json!({"role": "x", "previous": ["a", 3]}));
         assert_eq!(error.field, "input.previous[1]");
+    }
+
+    #[test]
+    fn the_schema_calls_blank_exactly_what_trimming_removes() {
+        let trimmed: Vec<char> = (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace())
+            .collect();
+        let listed: Vec<char> = WHITESPACE.iter().flat_map(|&(from, to)| from..=to).collect();
+        assert_eq!(trimmed, listed);
+        assert!(
+            not_blank().starts_with(r"[^\u0009-\u000d\u0020\u0085"),
+            "{}",
+            not_blank()
+        );
     }
 
     #[test]
