@@ -146,8 +146,9 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_task_on_its_own_thread_keeps_its_pace_while_the_runtime_is_busy() -> std::io::Result<()> {
+    /// A runtime of one thread, and a task it started on a thread of its
+    /// own that counts a tick every `every`.
+    fn ticking_on_own_thread(every: Duration) -> std::io::Result<(tokio::runtime::Runtime, Arc<AtomicU32>)> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -157,39 +158,29 @@ mod tests {
             Supervisor::default().spawn_on_own_thread("ticking", move || {
                 let counted = Arc::clone(&counted);
                 async move {
-                    for _ in 0..20 {
+                    loop {
                         counted.fetch_add(1, Ordering::SeqCst);
-                        time::sleep(Duration::from_millis(10)).await;
+                        time::sleep(every).await;
                     }
                 }
-            })?;
-            // The only thread of this runtime, busy: a task spawned on it
-            // could not run meanwhile.
-            std::thread::sleep(Duration::from_millis(150));
-            Ok::<_, std::io::Error>(())
+            })
         })?;
+        Ok((runtime, ticks))
+    }
+
+    #[test]
+    fn a_task_on_its_own_thread_keeps_its_pace_while_the_runtime_is_busy() -> std::io::Result<()> {
+        let (runtime, ticks) = ticking_on_own_thread(Duration::from_millis(10))?;
+        // The only thread of this runtime, busy: a task spawned on it could
+        // not run meanwhile.
+        runtime.block_on(async { std::thread::sleep(Duration::from_millis(150)) });
         assert!(ticks.load(Ordering::SeqCst) >= 3, "ticks: {ticks:?}");
         Ok(())
     }
 
     #[test]
     fn a_task_on_its_own_thread_ends_with_the_runtime_that_started_it() -> std::io::Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let ticks = Arc::new(AtomicU32::new(0));
-        let counted = Arc::clone(&ticks);
-        runtime.block_on(async {
-            Supervisor::default().spawn_on_own_thread("forever", move || {
-                let counted = Arc::clone(&counted);
-                async move {
-                    loop {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-            })
-        })?;
+        let (runtime, ticks) = ticking_on_own_thread(Duration::from_millis(5))?;
         drop(runtime);
         // A moment for the thread to see it; then no more ticks.
         std::thread::sleep(Duration::from_millis(50));
