@@ -11,6 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// start, is one line and exit status 1. `longrun token <sub>` prints a
 /// token for trying out `jwt` mode.
 fn main() -> ExitCode {
+    without_huge_pages();
     let figment = longrun::figment();
     let mut args = std::env::args().skip(1);
     if let Some(command) = args.next() {
@@ -38,3 +39,17 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Memory in 4 KiB pages. mimalloc asks for transparent huge pages, and a
+/// 2 MiB page is resident in full, and zeroed, from its first byte used:
+/// an idle server held 38 MiB instead of 22, and first polls after a
+/// restart spent a twentieth of their CPU zeroing pages (BENCHMARKS.md,
+/// "Cold polls after a restart").
+#[cfg(target_os = "linux")]
+fn without_huge_pages() {
+    // Kernels before 3.15 refuse it, and keep huge pages.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn without_huge_pages() {}

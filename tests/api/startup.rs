@@ -16,6 +16,7 @@ trials!(
     on_both_backends: [],
     on_sqlite: [
         the_binary_alone_in_an_empty_directory_serves_on_its_defaults,
+        the_binary_keeps_its_memory_in_small_pages,
         a_setting_of_the_wrong_type_is_one_line_naming_key_value_and_what_is_accepted,
         an_unknown_setting_is_named,
         a_setting_that_would_stall_the_service_is_refused,
@@ -158,6 +159,26 @@ async fn the_binary_alone_in_an_empty_directory_serves_on_its_defaults() {
     let docs = get("/docs/").await.unwrap();
     assert_eq!(docs.status(), 200, "the docs page is built in");
     assert!(docs.headers().get("server").is_none(), "no Server header");
+}
+
+/// Huge pages would make an idle server's memory mostly zeroed pages it
+/// does not use (BENCHMARKS.md).
+async fn the_binary_keeps_its_memory_in_small_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let child = binary(dir.path(), &[("ROCKET_PORT", &port)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let _server = Server::attach(child, &format!("http://127.0.0.1:{port}")).await;
+    let status = std::fs::read_to_string(status_file).unwrap();
+    let huge_pages = status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(huge_pages, Some("0"), "{status}");
 }
 
 async fn a_setting_of_the_wrong_type_is_one_line_naming_key_value_and_what_is_accepted() {
