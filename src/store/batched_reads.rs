@@ -3,8 +3,8 @@
 //! polls or of unknown ids costs a few database round trips, not one each.
 //! A read that finds nothing waiting is sent at once.
 //!
-//! A few readers take turns: while one's query is out, the next gathers
-//! what arrives meanwhile. Each keeps its connection while reads keep
+//! Readers take turns (one on SQLite, a few on PostgreSQL): while a query
+//! is out, what arrives meanwhile gathers for the next. Each keeps its connection while reads keep
 //! coming, rather than giving it back to the pool after every query
 //! ([`Connection`] says what that costs), unless the pool has no other
 //! connection to give. Measured in BENCHMARKS.md ("Cold polls after a
@@ -26,10 +26,19 @@ use crate::domain::Operation;
 
 /// The most ids one query asks for.
 const MAX_BATCH: usize = 128;
-/// Readers, and so queries in flight at once: enough that the next batch
-/// gathers while the database answers, and well below the pool's size,
-/// which writes need too.
-const READERS: usize = 4;
+/// Readers, and so queries in flight at once, well below the pool's
+/// size, which writes need too. A PostgreSQL query waits on the network:
+/// with several out, the next batches gather and leave meanwhile. A SQLite
+/// query runs on its connection's own thread, beside the requests: one at
+/// a time, each takes all that gathered while the last ran, in fewer,
+/// larger batches, with fewer threads to switch between (first polls after
+/// a restart: 7 % less CPU, BENCHMARKS.md).
+fn readers(db: &Db) -> usize {
+    match db {
+        Db::Sqlite(_) => 1,
+        Db::Postgres(_) => 4,
+    }
+}
 /// How long a reader keeps its connection with nothing to read: long
 /// enough to span the gaps of a steady stream of misses, short enough that
 /// an idle service soon holds none (and the pool can close at shutdown).
@@ -49,7 +58,7 @@ impl BatchedReads {
     pub fn start(db: Db, statements: Arc<Statements>) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel();
         let waiting: Waiting = Arc::new(Mutex::new(waiting));
-        for _ in 0..READERS {
+        for _ in 0..readers(&db) {
             tokio::spawn(read_in_batches(
                 db.clone(),
                 Arc::clone(&statements),
