@@ -42,7 +42,7 @@ fn main() -> ExitCode {
 
 /// Memory in 4 KiB pages. mimalloc asks for transparent huge pages, and a
 /// 2 MiB page is resident in full, and zeroed, from its first byte used:
-/// an idle server held 38 MiB instead of 22, and first polls after a
+/// an idle server held 38 MiB instead of 25, and first polls after a
 /// restart spent a twentieth of their CPU zeroing pages (BENCHMARKS.md,
 /// "Cold polls after a restart").
 #[cfg(target_os = "linux")]

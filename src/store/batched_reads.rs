@@ -4,11 +4,11 @@
 //! A read that finds nothing waiting is sent at once.
 //!
 //! Readers take turns (one on SQLite, a few on PostgreSQL): while a query
-//! is out, what arrives meanwhile gathers for the next. Each keeps its connection while reads keep
-//! coming, rather than giving it back to the pool after every query
-//! ([`Connection`] says what that costs), unless the pool has no other
-//! connection to give. Measured in BENCHMARKS.md ("Cold polls after a
-//! restart").
+//! is out, what arrives meanwhile gathers for the next. Each keeps its
+//! connection while reads keep coming, rather than giving it back to the
+//! pool after every query ([`Connection`] says what that costs), unless the
+//! pool has no other connection to give. Measured in BENCHMARKS.md ("Cold
+//! polls after a restart").
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +39,7 @@ fn readers(db: &Db) -> usize {
         Db::Postgres(_) => 4,
     }
 }
+
 /// How long a reader keeps its connection with nothing to read: long
 /// enough to span the gaps of a steady stream of misses, short enough that
 /// an idle service soon holds none (and the pool can close at shutdown).

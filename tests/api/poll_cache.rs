@@ -190,6 +190,7 @@ async fn polls_that_miss_together_each_get_their_own_operation(backend: Backend)
 /// up by the runtime misses it, not one the other tests running beside
 /// this one keep from a core for a moment.
 async fn on_sqlite_memory_stays_confirmed_while_request_tasks_keep_the_runtime_busy() {
+    const STALENESS_MS: u64 = 400;
     let app = TestApp::spawn_with(Backend::Sqlite, |f| {
         f.merge(("operations.cache_max_staleness_ms", STALENESS_MS))
     })
@@ -203,9 +204,6 @@ async fn on_sqlite_memory_stays_confirmed_while_request_tasks_keep_the_runtime_b
     assert_eq!(app.get(&path).await.status, Status::Ok);
     assert_eq!(lookups(&app, "hit").await, hits + 1.0);
 }
-
-const STALENESS_MS: u64 = 400;
-
 /// The warm-up at start: the operations likely to be polled next (the
 /// unfinished, and those finished within `cache_warm_up_secs`) are read
 /// into memory before anyone polls them; one finished long before is not.

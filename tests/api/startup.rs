@@ -100,16 +100,24 @@ fn assert_names(line: &str, parts: &[&str]) {
     }
 }
 
-async fn the_binary_alone_in_an_empty_directory_serves_on_its_defaults() {
-    let dir = tempfile::tempdir().unwrap();
+/// The binary in `dir` with no setting but a free port (8000, the
+/// default, may be taken on this machine), once it answers; and its
+/// process id.
+async fn serve_alone(dir: &Path) -> (Server, u32) {
     let port = free_port().to_string();
-    // Only the port: 8000, the default, may be taken on this machine.
-    let child = binary(dir.path(), &[("ROCKET_PORT", &port)])
+    let child = binary(dir, &[("ROCKET_PORT", &port)])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let pid = child.id();
     let server = Server::attach(child, &format!("http://127.0.0.1:{port}")).await;
+    (server, pid)
+}
+
+async fn the_binary_alone_in_an_empty_directory_serves_on_its_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = serve_alone(dir.path()).await;
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{}{path}", server.base_url)).send();
 
@@ -165,15 +173,8 @@ async fn the_binary_alone_in_an_empty_directory_serves_on_its_defaults() {
 /// does not use (BENCHMARKS.md).
 async fn the_binary_keeps_its_memory_in_small_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port().to_string();
-    let child = binary(dir.path(), &[("ROCKET_PORT", &port)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
-    let _server = Server::attach(child, &format!("http://127.0.0.1:{port}")).await;
-    let status = std::fs::read_to_string(status_file).unwrap();
+    let (_server, pid) = serve_alone(dir.path()).await;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let huge_pages = status
         .lines()
         .find_map(|line| line.strip_prefix("THP_enabled:"))
